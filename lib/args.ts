@@ -1,0 +1,415 @@
+/**
+ * Command-line parsing: turns `Deno.args` into a {@linkcode Command}.
+ *
+ * Every mode but core capture is parsed strictly with `node:util`
+ * `parseArgs`, so a typo is a usage error. Core capture (`-c` with no `-f`,
+ * the mode the kernel starts through `core_pattern`) is parsed leniently by
+ * {@linkcode parseCaptureArgs}: nobody can correct a bad argument there, and
+ * none may cost the core, so problems become warnings and defaults apply.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Format } from "./codec.ts";
+import { errorText, printable } from "./_text.ts";
+
+/** Where the kernel facts came from: `core_pattern` specifiers, all optional. */
+export interface KernelFacts {
+  /** `%P`: pid in the initial pid namespace. */
+  pid?: number;
+  /** `%u`: real uid of the crashed process. */
+  uid?: number;
+  /** `%g`: real gid of the crashed process. */
+  gid?: number;
+  /** `%s`: number of the signal that caused the dump. */
+  signal?: number;
+  /** `%t`: time of the dump, seconds since the epoch. */
+  time?: number;
+  /** `%E`: path of the executable, with `/` written as `!`. */
+  exe?: string;
+  /** `%c`: soft RLIMIT_CORE of the crashed process, in bytes. */
+  rlimit?: number;
+  /** `%d`: the process's dumpable mode (0, 1 or 2). */
+  dumpable?: number;
+  /** `%h`: hostname (the UTS namespace's nodename). */
+  hostname?: string;
+}
+
+/** Capture a core from stdin into a store directory (`core_pattern` mode). */
+export interface CaptureCommand {
+  kind: "capture";
+  /** Store directory (`-p`). */
+  directory: string;
+  /** True when `-p` was not given (or was unusable) and the default applies. */
+  defaultDirectory: boolean;
+  /** Name part from `-a`, not yet sanitised. */
+  argument?: string;
+  format: Format;
+  level?: number;
+  facts: KernelFacts;
+  /** Problems with the arguments; the capture goes on with defaults. */
+  warnings: string[];
+}
+
+/** Compress a file (or stdin) with `-c -f`. */
+export interface CompressCommand {
+  kind: "compress";
+  /** Input path, or `-` for stdin. */
+  input: string;
+  /** Output path, `-` for stdout, or undefined for the default name. */
+  output?: string;
+  format: Format;
+  level?: number;
+  /** Replace an existing output file. */
+  force: boolean;
+}
+
+/** Decompress a gzip or zlib file (or stdin) with `-d`. */
+export interface DecompressCommand {
+  kind: "decompress";
+  /** Input path, or `-` for stdin. */
+  input: string;
+  /** Output path, `-` for stdout, or undefined for the default name. */
+  output?: string;
+  force: boolean;
+}
+
+/** Print usage. */
+export interface HelpCommand {
+  kind: "help";
+}
+
+/** Print the version. */
+export interface VersionCommand {
+  kind: "version";
+}
+
+/** Everything the command line can ask for. */
+export type Command =
+  | CaptureCommand
+  | CompressCommand
+  | DecompressCommand
+  | HelpCommand
+  | VersionCommand;
+
+/** The store directory used when `-p` is absent, as in the original tool. */
+export const DEFAULT_DIRECTORY = "/var/crash";
+
+/** A command line that cannot be carried out as written (exit code 2). */
+export class UsageError extends Error {
+  /** Creates the error with a message saying what was wrong. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+  }
+}
+
+/** The option table shared by the strict and the lenient parser. */
+const OPTIONS = {
+  compress: { type: "boolean", short: "c" },
+  decompress: { type: "boolean", short: "d" },
+  path: { type: "string", short: "p" },
+  argument: { type: "string", short: "a" },
+  file: { type: "string", short: "f" },
+  output: { type: "string", short: "o" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  format: { type: "string", short: "F" },
+  level: { type: "string", short: "l" },
+  force: { type: "boolean" },
+  pid: { type: "string", short: "P" },
+  uid: { type: "string", short: "u" },
+  gid: { type: "string", short: "g" },
+  signal: { type: "string", short: "s" },
+  time: { type: "string", short: "t" },
+  exe: { type: "string", short: "E" },
+  rlimit: { type: "string", short: "r" },
+  dumpable: { type: "string", short: "D" },
+  hostname: { type: "string", short: "H" },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = Partial<Record<OptionName, string | boolean>>;
+
+/** Options that only make sense in capture mode. */
+const FACT_OPTIONS = [
+  "pid",
+  "uid",
+  "gid",
+  "signal",
+  "time",
+  "exe",
+  "rlimit",
+  "dumpable",
+  "hostname",
+] as const;
+
+/** Flags of the original tool or of gzip that users may reach for. */
+const RENAMED: Record<string, string> = {
+  "-k": "the input is always kept",
+  "--keep": "the input is always kept",
+  "--stdout": "use '-o -'",
+  "-z": "use '-c'",
+};
+
+/**
+ * Parses a command line.
+ *
+ * @param args The arguments, without the program name.
+ * @returns The command to run.
+ * @throws {UsageError} When the command line is malformed (never in capture
+ * mode, where problems become {@linkcode CaptureCommand.warnings}).
+ *
+ * @example Usage
+ * ```ts
+ * import { parseCommand } from "./args.ts";
+ * const command = parseCommand(["-d", "-f", "core.gz", "-o", "core"]);
+ * // command.kind === "decompress"
+ * ```
+ */
+export function parseCommand(args: string[]): Command {
+  if (isCaptureLine(args)) return parseCaptureArgs(args);
+  for (const arg of args) {
+    const hint = RENAMED[arg];
+    if (hint !== undefined) {
+      throw new UsageError(`Cannot use option '${arg}': ${hint}`);
+    }
+  }
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: OPTIONS,
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (error) {
+    throw new UsageError(
+      `Cannot parse the command line: ${errorText(error)}`,
+      { cause: error },
+    );
+  }
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  if (positionals.length > 0) {
+    throw new UsageError(
+      `Cannot parse the command line: unexpected argument '${
+        positionals[0]
+      }', expected options only (see --help)`,
+    );
+  }
+  if (values.compress && values.decompress) {
+    throw new UsageError(
+      "Cannot both compress and decompress: choose '-c' or '-d'",
+    );
+  }
+  if (!values.compress && !values.decompress) {
+    throw new UsageError(
+      "Cannot tell what to do: expected '-c' (compress) or '-d' (decompress), see --help",
+    );
+  }
+  for (const name of [...FACT_OPTIONS, "path", "argument"] as const) {
+    if (values[name] !== undefined) {
+      throw new UsageError(
+        `Cannot use '--${name}' with '-f' or '-d': it only applies to core capture ('-c' reading stdin)`,
+      );
+    }
+  }
+  const input = values.file === undefined ? "-" : String(values.file);
+  const output = values.output === undefined ? {} : {
+    output: String(values.output),
+  };
+  const force = values.force === true;
+  if (values.decompress) {
+    for (const name of ["format", "level"] as const) {
+      if (values[name] !== undefined) {
+        throw new UsageError(
+          `Cannot use '--${name}' with '-d': the format is read from the data`,
+        );
+      }
+    }
+    return { kind: "decompress", input, ...output, force };
+  }
+  const format = parseFormat(values.format);
+  const level = parseLevel(values.level);
+  return {
+    kind: "compress",
+    input,
+    ...output,
+    format,
+    ...(level === undefined ? {} : { level }),
+    force,
+  };
+}
+
+/**
+ * Parses a capture command line leniently: unknown options, missing or
+ * malformed values become warnings and the capture goes on with defaults.
+ *
+ * Before Linux 5.3 the kernel split `core_pattern` after expanding `%e` and
+ * `%E`, so a program name with spaces arrives as several arguments: stray
+ * arguments after `-a` or `-E` are joined back to their value.
+ *
+ * @param args The arguments, without the program name.
+ * @returns The capture command, with any problems in `warnings`.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseCaptureArgs } from "./args.ts";
+ * const command = parseCaptureArgs(["-c", "-p", "/var/crash", "-a", "my", "prog"]);
+ * // command.argument === "my prog"
+ * ```
+ */
+export function parseCaptureArgs(args: string[]): CaptureCommand {
+  const warnings: string[] = [];
+  const values: Partial<Record<OptionName, string>> = {};
+  let joinTo: OptionName | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const option = lookupOption(arg);
+    if (option === undefined) {
+      if (joinTo !== undefined && !arg.startsWith("-")) {
+        values[joinTo] = `${values[joinTo]} ${arg}`;
+      } else {
+        warnings.push(`ignored unknown argument '${printable(arg)}'`);
+      }
+      continue;
+    }
+    joinTo = undefined;
+    const [name, inline] = option;
+    if (OPTIONS[name].type === "boolean") {
+      if (name !== "compress") {
+        warnings.push(`ignored option '${printable(arg)}' in capture mode`);
+      }
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      if (i + 1 >= args.length) {
+        warnings.push(`ignored option '${arg}': it needs a value`);
+        continue;
+      }
+      value = args[++i]!;
+    }
+    values[name] = value;
+    if (name === "argument" || name === "exe") joinTo = name;
+  }
+
+  const facts: KernelFacts = {};
+  for (const name of FACT_OPTIONS) {
+    const value = values[name];
+    if (value === undefined) continue;
+    if (name === "exe" || name === "hostname") {
+      facts[name] = value;
+      continue;
+    }
+    const number = parseWholeNumber(value);
+    if (number === undefined) {
+      warnings.push(
+        `ignored '--${name} ${printable(value)}': expected a whole number`,
+      );
+    } else {
+      facts[name] = number;
+    }
+  }
+  let format: Format = "gzip";
+  try {
+    format = parseFormat(values.format);
+  } catch (error) {
+    warnings.push(`${(error as Error).message}; using gzip`);
+  }
+  let level: number | undefined;
+  try {
+    level = parseLevel(values.level);
+  } catch (error) {
+    warnings.push(`${(error as Error).message}; using the default level`);
+  }
+  const directory = values.path ?? DEFAULT_DIRECTORY;
+  if (directory === "") warnings.push("ignored an empty '-p' value");
+  return {
+    kind: "capture",
+    directory: directory === "" ? DEFAULT_DIRECTORY : directory,
+    defaultDirectory: values.path === undefined || directory === "",
+    ...(values.argument === undefined ? {} : { argument: values.argument }),
+    format,
+    ...(level === undefined ? {} : { level }),
+    facts,
+    warnings,
+  };
+}
+
+/** A capture line has `-c` and reads stdin: no `-f`, `-d`, `-h` or `-V`. */
+function isCaptureLine(args: string[]): boolean {
+  let compress = false;
+  for (let i = 0; i < args.length; i++) {
+    const option = lookupOption(args[i]!);
+    if (option === undefined) continue;
+    const [name, inline] = option;
+    if (OPTIONS[name].type === "string") {
+      if (inline === undefined) i++;
+      continue;
+    }
+    if (name === "compress") compress = true;
+    else if (name !== "force") return false;
+  }
+  return compress && !args.some((arg) => {
+    const option = lookupOption(arg);
+    return option !== undefined &&
+      ["file", "output"].includes(option[0]);
+  });
+}
+
+/** Finds `-x`, `--name` or `--name=value` in the option table. */
+function lookupOption(
+  arg: string,
+): [OptionName, string | undefined] | undefined {
+  if (arg.startsWith("--")) {
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (!Object.hasOwn(OPTIONS, name)) return undefined;
+    return [name as OptionName, eq === -1 ? undefined : arg.slice(eq + 1)];
+  }
+  if (arg.length === 2 && arg[0] === "-") {
+    for (const [name, spec] of Object.entries(OPTIONS)) {
+      if ("short" in spec && spec.short === arg[1]) {
+        return [name as OptionName, undefined];
+      }
+    }
+  }
+  return undefined;
+}
+
+function parseFormat(value: string | boolean | undefined): Format {
+  if (value === undefined) return "gzip";
+  switch (value) {
+    case "gz":
+    case "gzip":
+      return "gzip";
+    case "zlib":
+    case "zz":
+      return "zlib";
+  }
+  throw new UsageError(
+    `Cannot use format '${printable(String(value))}': expected 'gz' or 'zlib'`,
+  );
+}
+
+function parseLevel(value: string | boolean | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const level = parseWholeNumber(String(value));
+  if (level === undefined || level < 1 || level > 9) {
+    throw new UsageError(
+      `Cannot use level '${
+        printable(String(value))
+      }': expected a whole number from 1 to 9`,
+    );
+  }
+  return level;
+}
+
+function parseWholeNumber(value: string): number | undefined {
+  if (!/^[0-9]{1,15}$/.test(value)) return undefined;
+  return Number(value);
+}

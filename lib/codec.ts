@@ -1,0 +1,253 @@
+/**
+ * Compression and decompression in both formats, chosen by option when
+ * writing and by the data's first bytes when reading.
+ *
+ * @module
+ */
+
+import { createGunzip, createInflate } from "node:zlib";
+import { gzipCompressStream } from "./gzip.ts";
+import { toWebTransform } from "./_streams.ts";
+import { adler32, zlibCompressStream } from "./zlib.ts";
+
+/** Compressed container formats the tool reads and writes. */
+export type Format = "gzip" | "zlib";
+
+/** The data is not a valid gzip or zlib stream (corrupt, truncated, other). */
+export class ArchiveFormatError extends Error {
+  /** Creates the error; the message says what was expected and found. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ArchiveFormatError";
+  }
+}
+
+/** Options for {@linkcode compressStream}. */
+export interface CompressOptions {
+  /**
+   * The container to write.
+   *
+   * @default {"gzip"}
+   */
+  format?: Format;
+  /**
+   * Compression level 1 to 9; undefined uses `CompressionStream`.
+   *
+   * @default {undefined}
+   */
+  level?: number;
+}
+
+/**
+ * Creates a compressing stream for a format.
+ *
+ * @param options Format and level.
+ * @returns A writable/readable pair for `pipeThrough`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { compressStream } from "./codec.ts";
+ * const file = await Deno.open("core");
+ * const zz = file.readable.pipeThrough(compressStream({ format: "zlib" }));
+ * ```
+ */
+export function compressStream(
+  options: CompressOptions = {},
+): ReadableWritablePair<Uint8Array, Uint8Array> {
+  const { format = "gzip", level } = options;
+  const engine = level === undefined ? {} : { level };
+  return format === "gzip"
+    ? gzipCompressStream(engine)
+    : zlibCompressStream(engine);
+}
+
+/** The file name extension of a format: `.gz` or `.zz`. */
+export function formatExtension(format: Format): string {
+  return format === "gzip" ? ".gz" : ".zz";
+}
+
+/**
+ * Tells the format of compressed data from its first bytes.
+ *
+ * @param head At least the first two bytes of the data.
+ * @returns `"gzip"` for the gzip magic with method deflate, `"zlib"` for a
+ * valid zlib header, undefined for anything else.
+ *
+ * @example Usage
+ * ```ts
+ * import { detectFormat } from "./codec.ts";
+ * detectFormat(new Uint8Array([0x1f, 0x8b, 0x08])); // "gzip"
+ * detectFormat(new Uint8Array([0x78, 0x9c])); // "zlib"
+ * ```
+ */
+export function detectFormat(head: Uint8Array): Format | undefined {
+  const [b0, b1, b2] = head;
+  if (b0 === undefined || b1 === undefined) return undefined;
+  if (b0 === 0x1f && b1 === 0x8b && (b2 === undefined || b2 === 8)) {
+    return "gzip";
+  }
+  // CM 8 (deflate), a window of at most 32 KiB, no preset dictionary, FCHECK.
+  if (
+    (b0 & 0x0f) === 8 && b0 >> 4 <= 7 && (b1 & 0x20) === 0 &&
+    (b0 * 256 + b1) % 31 === 0
+  ) {
+    return "zlib";
+  }
+  return undefined;
+}
+
+/** Options for {@linkcode decompress}. */
+export interface DecompressOptions {
+  /**
+   * How to name the input in error messages.
+   *
+   * @default {"the input"}
+   */
+  label?: string;
+}
+
+/**
+ * Decompresses a gzip (one or more members) or zlib stream, telling the
+ * format from the data. Checksums and lengths are verified; the returned
+ * stream errors with {@linkcode ArchiveFormatError} on bad or truncated data.
+ *
+ * @param input The compressed bytes.
+ * @param options How to name the input in messages.
+ * @returns The decompressed bytes.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { decompress } from "./codec.ts";
+ * const file = await Deno.open("core.gz");
+ * for await (const chunk of decompress(file.readable)) {
+ *   // ...
+ * }
+ * ```
+ */
+export function decompress(
+  input: ReadableStream<Uint8Array>,
+  options: DecompressOptions = {},
+): ReadableStream<Uint8Array> {
+  return ReadableStream.from(inflate(input, options.label ?? "the input"));
+}
+
+async function* inflate(
+  input: ReadableStream<Uint8Array>,
+  label: string,
+): AsyncGenerator<Uint8Array> {
+  const reader = input.getReader();
+  let head: Uint8Array = new Uint8Array(0);
+  let done = false;
+  try {
+    while (head.length < 3 && !done) {
+      const next = await reader.read();
+      if (next.done) done = true;
+      else head = concat(head, next.value);
+    }
+  } catch (error) {
+    reader.releaseLock();
+    throw error;
+  }
+  if (head.length === 0) {
+    reader.releaseLock();
+    throw new ArchiveFormatError(
+      `Cannot decompress ${label}: it is empty, expected a gzip or zlib stream`,
+    );
+  }
+  const format = detectFormat(head);
+  if (format === undefined) {
+    reader.releaseLock();
+    throw new ArchiveFormatError(
+      `Cannot decompress ${label}: found bytes ${
+        hex(head.subarray(0, 3))
+      } at offset 0, expected a gzip (1f 8b 08) or zlib (78 xx) header`,
+    );
+  }
+  let consumed = 0;
+  // The last four input bytes: a zlib stream must end with its Adler-32.
+  let tail: Uint8Array = new Uint8Array(0);
+  const source = ReadableStream.from((async function* () {
+    try {
+      let chunk: Uint8Array | undefined = head;
+      while (chunk !== undefined) {
+        yield chunk;
+        consumed += chunk.length;
+        tail = concat(tail, chunk.subarray(-4)).subarray(-4);
+        const next: ReadableStreamReadResult<Uint8Array> | undefined = done
+          ? undefined
+          : await reader.read();
+        chunk = next?.done === false ? next.value : undefined;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  })());
+  const engine = toWebTransform(
+    format === "gzip" ? createGunzip() : createInflate(),
+  );
+  let adler = 1;
+  try {
+    for await (const chunk of source.pipeThrough(engine)) {
+      if (format === "zlib") adler = adler32(adler, chunk);
+      yield chunk;
+    }
+  } catch (error) {
+    throw describeInflateError(error, format, label, consumed);
+  }
+  // The engine stops at the end of the zlib stream and ignores what follows.
+  if (
+    format === "zlib" &&
+    (tail.length < 4 ||
+      new DataView(tail.buffer, tail.byteOffset).getUint32(0) !== adler)
+  ) {
+    throw new ArchiveFormatError(
+      `Cannot decompress ${label}: found data after the end of the zlib stream (its last 4 bytes are not the Adler-32 ${
+        adler.toString(16).padStart(8, "0")
+      }), expected the input to end with the stream`,
+    );
+  }
+}
+
+/** Turns a zlib engine error into a message a person can act on. */
+function describeInflateError(
+  error: unknown,
+  format: Format,
+  label: string,
+  consumed: number,
+): unknown {
+  if (!(error instanceof Error) || !("code" in error)) return error;
+  const what = `Cannot decompress ${label}`;
+  const message = error.message;
+  let text: string;
+  if (error.code === "Z_BUF_ERROR" || /unexpected end/i.test(message)) {
+    text =
+      `the ${format} stream is truncated: the input ends at byte ${consumed}, expected more compressed data and the ${
+        format === "gzip" ? "CRC-32 and length" : "Adler-32"
+      } trailer`;
+  } else if (/incorrect data check/.test(message)) {
+    text = format === "gzip"
+      ? "the CRC-32 of the data does not match the gzip trailer, expected equal values (the file is corrupt)"
+      : "the Adler-32 of the data does not match the zlib trailer, expected equal values (the file is corrupt)";
+  } else if (/incorrect length check/.test(message)) {
+    text =
+      "the length of the data does not match the gzip trailer, expected equal values (the file is corrupt)";
+  } else if (/incorrect header check/.test(message)) {
+    text =
+      `found data that is not a gzip member after the end of the ${format} stream, expected another member (1f 8b) or the end of the input`;
+  } else {
+    text =
+      `corrupt deflate data (${message}), expected a valid ${format} stream`;
+  }
+  return new ArchiveFormatError(`${what}: ${text}`, { cause: error });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+}

@@ -1,0 +1,82 @@
+/**
+ * `gzcoredump -c -f IN [-o OUT]`: compress a file (or stdin) to gzip or zlib.
+ *
+ * @module
+ */
+
+import { compressStream, type Format, formatExtension } from "../codec.ts";
+import {
+  openInput,
+  type ProgressCallback,
+  progressStream,
+  writeOutput,
+} from "../_file_io.ts";
+
+export type { ProgressCallback } from "../_file_io.ts";
+
+/** Options for {@linkcode compressFile}. */
+export interface CompressFileOptions {
+  /**
+   * Output path; `-` is stdout. Default: the input plus `.gz` or `.zz`, or
+   * stdout when the input is stdin.
+   *
+   * @default {undefined}
+   */
+  output?: string;
+  /**
+   * The container format.
+   *
+   * @default {"gzip"}
+   */
+  format?: Format;
+  /**
+   * Compression level; undefined uses `CompressionStream`.
+   *
+   * @default {undefined}
+   */
+  level?: number;
+  /**
+   * Replace an existing output file.
+   *
+   * @default {false}
+   */
+  force?: boolean;
+  /**
+   * Called as the input is read.
+   *
+   * @default {undefined}
+   */
+  onProgress?: ProgressCallback;
+}
+
+/**
+ * Compresses a file. The input is kept; the output is created `0600` and
+ * appears only when complete.
+ *
+ * @param input Input path, or `-` for stdin.
+ * @param options Output, format, level.
+ * @returns The output path, or `-` for stdout.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { compressFile } from "./compress_command.ts";
+ * await compressFile("big.log"); // writes big.log.gz
+ * ```
+ */
+export async function compressFile(
+  input: string,
+  options: CompressFileOptions = {},
+): Promise<string> {
+  const { format = "gzip", level, force = false, onProgress } = options;
+  const output = options.output ??
+    (input === "-" ? "-" : input + formatExtension(format));
+  const source = await openInput(input);
+  let data = source.readable;
+  if (onProgress) {
+    data = data.pipeThrough(progressStream(source.size, onProgress));
+  }
+  data = data.pipeThrough(
+    compressStream({ format, ...(level === undefined ? {} : { level }) }),
+  );
+  return await writeOutput(output, data, { force });
+}

@@ -1,0 +1,21 @@
+/**
+ * The permission flags gzcoredump runs with: `deno task build` compiles them
+ * into the binary, and the tests run `main.ts` with exactly these, so what is
+ * tested is what ships. `install.sh --launcher` writes the same list (a test
+ * checks it).
+ *
+ * Why `--allow-all`: the tool's job is on files Deno classes as "special"
+ * and opens only under `--allow-all`, whatever `--allow-read`/`--allow-write`
+ * list: `/dev/kmsg` (the only log a `core_pattern` helper has) and
+ * `/proc/<pid>/*` of the crashed process. Deno's permissions guard against
+ * untrusted code; gzcoredump has no third-party code at all, and the kernel
+ * runs it as root. So it gets all permissions, and none is prompted for.
+ *
+ * @module
+ */
+
+/** Flags for `deno compile` and `deno run`. */
+export const PERMISSION_FLAGS: readonly string[] = [
+  "--allow-all",
+  "--no-prompt",
+];

@@ -1,0 +1,228 @@
+/**
+ * Shared test helpers: running `main.ts` exactly as the compiled binary
+ * runs, temporary directories, external tools, and real core dumps.
+ *
+ * @module
+ */
+
+import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+
+export const ROOT = new URL("..", import.meta.url).pathname;
+export const MAIN = `${ROOT}main.ts`;
+export const TESTDATA = `${ROOT}tests/testdata`;
+
+/** What a finished process left. */
+export interface RunResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Options for {@linkcode runMain}. */
+export interface RunOptions {
+  /** Bytes to pipe to stdin, or a file to pipe; stdin is always closed. */
+  stdin?: Uint8Array | { path: string };
+  cwd?: string;
+  env?: Record<string, string>;
+  clearEnv?: boolean;
+}
+
+/** The argv that runs `main.ts` with the compiled binary's permissions. */
+export function mainCommand(): string[] {
+  return [Deno.execPath(), "run", ...PERMISSION_FLAGS, MAIN];
+}
+
+/** Runs `main.ts` as a subprocess with exactly the compiled permissions. */
+export async function runMain(
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const [exe, ...pre] = mainCommand();
+  return await runTool(exe!, [...pre, ...args], {
+    ...options,
+    env: { NO_COLOR: "1", ...options.env },
+  });
+}
+
+/** Runs any program, feeding stdin and collecting stdout and stderr. */
+export async function runTool(
+  program: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(program, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.clearEnv ? { clearEnv: true } : {}),
+  }).spawn();
+  const feed = (async () => {
+    if (options.stdin === undefined) {
+      await child.stdin.close();
+    } else if (options.stdin instanceof Uint8Array) {
+      const writer = child.stdin.getWriter();
+      await writer.write(options.stdin).catch(() => {});
+      await writer.close().catch(() => {});
+    } else {
+      using file = await Deno.open(options.stdin.path);
+      await file.readable.pipeTo(child.stdin).catch(() => {});
+    }
+  })();
+  const [output] = await Promise.all([child.output(), feed]);
+  return {
+    code: output.code,
+    stdout: output.stdout,
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+/** Runs a program and throws unless it succeeds; returns stdout as text. */
+export async function check(program: string, args: string[]): Promise<string> {
+  const result = await runTool(program, args);
+  if (result.code !== 0) {
+    throw new Error(
+      `${program} ${args.join(" ")} exited ${result.code}: ${result.stderr}`,
+    );
+  }
+  return new TextDecoder().decode(result.stdout);
+}
+
+/** A temporary directory, removed when disposed. */
+export async function tempDir(): Promise<
+  { path: string } & AsyncDisposable
+> {
+  const path = await Deno.makeTempDir({ prefix: "gzcoredump_test_" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
+/** Lists a directory's entries, sorted. */
+export async function listDir(path: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  return names.sort();
+}
+
+/** Compiles `tests/testdata/crash.c` into `dir` and returns the binary. */
+export async function buildCrasher(
+  dir: string,
+  name = "crasher",
+): Promise<string> {
+  const out = `${dir}/${name}`;
+  await check("gcc", ["-g", "-O0", "-o", out, `${TESTDATA}/crash.c`]);
+  return out;
+}
+
+/**
+ * Makes a real core dump: the kernel's, of a program that really crashed
+ * (SIGSEGV) under `ulimit -c unlimited`, when core_pattern writes plain
+ * files; otherwise (core_pattern pipes to a handler) gdb writes the core of
+ * the same program stopped at its crash.
+ *
+ * @returns The path of the core file in `dir`.
+ */
+export async function crashCore(dir: string): Promise<string> {
+  const program = await buildCrasher(dir);
+  const pattern = (await Deno.readTextFile("/proc/sys/kernel/core_pattern"))
+    .trim();
+  const core = `${dir}/core.crash`;
+  if (pattern === "core" || pattern === "core.%p") {
+    const result = await runTool("sh", [
+      "-c",
+      `ulimit -c unlimited && exec ${program}`,
+    ], { cwd: dir });
+    if (result.code !== 139 && result.code !== 11 + 128) {
+      throw new Error(`crasher exited ${result.code}, expected SIGSEGV`);
+    }
+    for (const name of await listDir(dir)) {
+      if (name === "core" || /^core\.\d+$/.test(name)) {
+        await Deno.rename(`${dir}/${name}`, core);
+        return core;
+      }
+    }
+    throw new Error(
+      `the kernel wrote no core in ${dir} (core_pattern '${pattern}')`,
+    );
+  }
+  await check("gdb", [
+    "-batch",
+    "-ex",
+    "run",
+    "-ex",
+    `generate-core-file ${core}`,
+    program,
+  ]);
+  return core;
+}
+
+/** `gcore` of a live process of the crash program, waiting in `pause()`. */
+export async function liveCore(dir: string): Promise<string> {
+  const program = await buildCrasher(dir, "waiter");
+  const child = new Deno.Command(program, {
+    args: ["wait"],
+    stdout: "piped",
+    stdin: "null",
+  }).spawn();
+  try {
+    const reader = child.stdout.getReader();
+    await reader.read(); // "ready"
+    reader.releaseLock();
+    await check("gcore", ["-o", `${dir}/gcore`, String(child.pid)]);
+    return `${dir}/gcore.${child.pid}`;
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  }
+}
+
+/** Reads a 16-bit ELF header field the simple way: e_type of an x86-64 core. */
+export function elfType(bytes: Uint8Array): number {
+  if (
+    bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c ||
+    bytes[3] !== 0x46
+  ) {
+    return -1;
+  }
+  return new DataView(bytes.buffer, bytes.byteOffset).getUint16(16, true);
+}
+
+/** Python's zlib, to check our output with another implementation. */
+export async function pythonInflate(
+  path: string,
+  wbits: number,
+): Promise<string> {
+  return (await check("python3", [
+    "-c",
+    `import zlib,sys,hashlib
+d=open(sys.argv[1],'rb').read()
+o=zlib.decompressobj(${wbits})
+x=o.decompress(d)+o.flush()
+assert o.eof and not o.unused_data, 'not one complete stream'
+print(len(x), hashlib.sha256(x).hexdigest())`,
+    path,
+  ])).trim();
+}
+
+/** sha256 and length of a file, by python, for comparisons. */
+export async function fileDigest(path: string): Promise<string> {
+  return (await check("python3", [
+    "-c",
+    `import hashlib,sys
+h=hashlib.sha256(); n=0
+with open(sys.argv[1],'rb') as f:
+    while True:
+        b=f.read(1<<20)
+        if not b: break
+        h.update(b); n+=len(b)
+print(n, h.hexdigest())`,
+    path,
+  ])).trim();
+}

@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import {
+  DEFAULT_DIRECTORY,
+  parseCaptureArgs,
+  parseCommand,
+  UsageError,
+} from "../lib/args.ts";
+
+Deno.test("parseCommand() accepts the original tool's usage lines", () => {
+  assert.deepEqual(parseCommand(["-c", "-p", "/var/core", "-a", "prog"]), {
+    kind: "capture",
+    directory: "/var/core",
+    defaultDirectory: false,
+    argument: "prog",
+    format: "gzip",
+    facts: {},
+    warnings: [],
+  });
+  assert.deepEqual(parseCommand(["-c"]), {
+    kind: "capture",
+    directory: DEFAULT_DIRECTORY,
+    defaultDirectory: true,
+    format: "gzip",
+    facts: {},
+    warnings: [],
+  });
+  assert.deepEqual(parseCommand(["-d", "-f", "in.gz", "-o", "out"]), {
+    kind: "decompress",
+    input: "in.gz",
+    output: "out",
+    force: false,
+  });
+  assert.deepEqual(parseCommand(["-h"]), { kind: "help" });
+});
+
+Deno.test("parseCommand() reads kernel facts by long and short names", () => {
+  const long = parseCommand([
+    "-c",
+    "--pid",
+    "42",
+    "--uid",
+    "1000",
+    "--gid",
+    "100",
+    "--signal",
+    "11",
+    "--time",
+    "1764000000",
+    "--exe",
+    "!usr!bin!prog",
+    "--rlimit",
+    "0",
+    "--dumpable",
+    "1",
+    "--hostname",
+    "box",
+    "-a",
+    "prog",
+  ]);
+  const short = parseCommand([
+    "-c",
+    "-P",
+    "42",
+    "-u",
+    "1000",
+    "-g",
+    "100",
+    "-s",
+    "11",
+    "-t",
+    "1764000000",
+    "-E",
+    "!usr!bin!prog",
+    "-r",
+    "0",
+    "-D",
+    "1",
+    "-H",
+    "box",
+    "-a",
+    "prog",
+  ]);
+  assert.deepEqual(long, short);
+  assert.equal(long.kind, "capture");
+  if (long.kind !== "capture") return;
+  assert.deepEqual(long.facts, {
+    pid: 42,
+    uid: 1000,
+    gid: 100,
+    signal: 11,
+    time: 1764000000,
+    exe: "!usr!bin!prog",
+    rlimit: 0,
+    dumpable: 1,
+    hostname: "box",
+  });
+});
+
+Deno.test("parseCaptureArgs() turns every problem into a warning, never an error", () => {
+  const command = parseCaptureArgs([
+    "-c",
+    "--bogus",
+    "-P",
+    "x1",
+    "--format",
+    "zip",
+    "--level",
+    "12",
+    "-p",
+  ]);
+  assert.equal(command.directory, DEFAULT_DIRECTORY);
+  assert.equal(command.format, "gzip");
+  assert.equal(command.level, undefined);
+  assert.deepEqual(command.facts, {});
+  assert.deepEqual(command.warnings, [
+    "ignored unknown argument '--bogus'",
+    "ignored option '-p': it needs a value",
+    "ignored '--pid x1': expected a whole number",
+    "Cannot use format 'zip': expected 'gz' or 'zlib'; using gzip",
+    "Cannot use level '12': expected a whole number from 1 to 9; using the default level",
+  ]);
+});
+
+Deno.test("parseCaptureArgs() joins a name the kernel split on spaces, and takes values starting with '-'", () => {
+  const command = parseCaptureArgs([
+    "-c",
+    "-P",
+    "7",
+    "-a",
+    "my",
+    "odd",
+    "prog",
+  ]);
+  assert.equal(command.argument, "my odd prog");
+  assert.deepEqual(command.warnings, []);
+  const dash = parseCaptureArgs(["-c", "-a", "-bash", "-E", "!bin!bash"]);
+  assert.equal(dash.argument, "-bash");
+  assert.equal(dash.facts.exe, "!bin!bash");
+});
+
+Deno.test("parseCommand() rejects malformed non-capture command lines with a UsageError", () => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus"], /Unknown option '--bogus'/],
+    [[], /expected '-c' \(compress\) or '-d' \(decompress\)/],
+    [["-c", "-d", "-f", "x"], /Cannot both compress and decompress/],
+    [["-d", "-f", "x", "--level", "3"], /Cannot use '--level' with '-d'/],
+    [["-c", "-f", "x", "--level", "0"], /expected a whole number from 1 to 9/],
+    [["-c", "-f", "x", "--format", "xz"], /expected 'gz' or 'zlib'/],
+    [["-c", "-f", "x", "-p", "/tmp"], /only applies to core capture/],
+    [["-d", "-f", "x", "stray"], /unexpected argument 'stray'/],
+    [["-k", "-d"], /the input is always kept/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseCommand(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, args.join(" "));
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("parseCommand() reads compress options with defaults", () => {
+  assert.deepEqual(parseCommand(["-c", "-f", "big.log"]), {
+    kind: "compress",
+    input: "big.log",
+    format: "gzip",
+    force: false,
+  });
+  assert.deepEqual(
+    parseCommand([
+      "-c",
+      "-f",
+      "-",
+      "-o",
+      "-",
+      "--format",
+      "zlib",
+      "-l",
+      "1",
+      "--force",
+    ]),
+    {
+      kind: "compress",
+      input: "-",
+      output: "-",
+      format: "zlib",
+      level: 1,
+      force: true,
+    },
+  );
+});
