@@ -14,7 +14,7 @@ import { FileExistsError } from "./lib/atomic_file.ts";
 import { captureCore } from "./lib/capture.ts";
 import { compressFile } from "./lib/commands/compress_command.ts";
 import { decompressFile } from "./lib/commands/decompress_command.ts";
-import { type LogPriority, writeKernelLog } from "./lib/kernel_log.ts";
+import { writeKernelLog } from "./lib/kernel_log.ts";
 import { errorText } from "./lib/_text.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -125,31 +125,37 @@ async function capture(
       ...(command.argument === undefined ? {} : { argument: command.argument }),
       ...(command.level === undefined ? {} : { level: command.level }),
     });
-    for (const warning of result.warnings) await log(warning, "warning");
     const pid = command.facts.pid === undefined
       ? ""
       : ` of pid ${command.facts.pid}`;
+    // One kernel log line per crash: /dev/kmsg is rate limited.
     await log(
       `saved core${pid} (${result.coreSize} bytes) to ${result.archive}`,
-      "info",
+      result.warnings,
     );
     return 0;
   } catch (error) {
-    await log(`lost core: ${messageOf(error)}`, "error");
+    await log(`lost core: ${messageOf(error)}`, command.warnings);
     return 1;
   }
 }
 
-/** A progress bar on stderr, only when stderr is a terminal. */
+/**
+ * A progress bar on stderr, only when stderr is a terminal, and only for a
+ * job still running after half a second (so small files stay silent).
+ */
 function progressOption(): {
   onProgress?: (done: number, total: number | undefined) => void;
 } {
   if (!Deno.stderr.isTerminal()) return {};
   const encoder = new TextEncoder();
   const started = performance.now();
+  let shown = false;
   return {
     onProgress(done, total) {
-      if (performance.now() - started < 500 && done !== total) return;
+      const finished = done === total;
+      if (!shown && (finished || performance.now() - started < 500)) return;
+      shown = true;
       const mib = (n: number) => (n / 1048576).toFixed(1);
       let line = `${mib(done)} MiB`;
       if (total !== undefined && total > 0) {
@@ -159,20 +165,26 @@ function progressOption(): {
           Math.floor(ratio * 100)
         }% ${line} of ${mib(total)} MiB`;
       }
-      Deno.stderr.writeSync(
-        encoder.encode(`\r${line}${done === total ? "\n" : ""}`),
-      );
+      Deno.stderr.writeSync(encoder.encode(`\r${line}${finished ? "\n" : ""}`));
     },
   };
 }
 
-/** One line on stderr and, in capture mode, in the kernel log. */
-async function log(message: string, priority: LogPriority): Promise<void> {
-  if (priority !== "info") {
+/**
+ * Capture mode's report: each warning and a lost core on stderr (nobody may
+ * read it), and one line with all of it in the kernel log, where `dmesg`
+ * shows it.
+ */
+async function log(message: string, warnings: string[]): Promise<void> {
+  const lost = message.startsWith("lost core");
+  for (const line of lost ? [...warnings, message] : warnings) {
     // deno-lint-ignore no-console
-    console.error(`gzcoredump: ${message}`);
+    console.error(`gzcoredump: ${line}`);
   }
-  await writeKernelLog(message, { priority });
+  const details = warnings.length === 0 ? "" : ` (${warnings.join("; ")})`;
+  await writeKernelLog(message + details, {
+    priority: lost ? "error" : warnings.length > 0 ? "warning" : "info",
+  });
 }
 
 function report(error: unknown): void {
@@ -186,7 +198,10 @@ function messageOf(error: unknown): string {
   let cause = error instanceof Error ? error.cause : undefined;
   for (let depth = 0; cause !== undefined && depth < 3; depth++) {
     const text = errorText(cause);
-    if (!message.includes(text)) message += `; caused by: ${text}`;
+    const reason = text.replace(/ \(os error \d+\).*$/, "").toLowerCase();
+    if (!message.toLowerCase().includes(reason)) {
+      message += `; caused by: ${text}`;
+    }
     cause = cause instanceof Error ? cause.cause : undefined;
   }
   return message;

@@ -94,7 +94,8 @@ export function progressStream(
       controller.enqueue(chunk);
     },
     flush() {
-      onProgress(done, total);
+      // The end: a stream of unknown size is now known to be complete.
+      onProgress(done, total ?? done);
     },
   });
 }

@@ -63,6 +63,9 @@ export async function writeKernelLog(
   if (record.length > MAX_RECORD_BYTES) {
     record = record.subarray(0, MAX_RECORD_BYTES);
   }
+  // Without a final newline the kernel keeps the record open for a
+  // continuation, and readers do not see it until the next record.
+  record = new Uint8Array([...record, 0x0a]);
   try {
     using log = await Deno.open(path, { write: true });
     await log.write(record);

@@ -36,19 +36,18 @@ const result = await new Deno.Command(Deno.execPath(), {
     `${root}main.ts`,
   ],
   cwd: root,
+  env: { NO_COLOR: "1" },
   stdout: "inherit",
   stderr: "piped",
 }).output();
 const stderr = new TextDecoder().decode(result.stderr);
 if (!result.success) {
-  if (/denort|base binary|dl\.deno\.land|error sending request/i.test(stderr)) {
+  if (/denort|base binary|error sending request/i.test(stderr)) {
     fail(
       `cannot build bin/gzcoredump: 'deno compile' could not get its runtime base (denort ${Deno.version.deno}) and this machine cannot download it.\n` +
         `Set DENORT_BIN to a local denort binary of Deno ${Deno.version.deno} for this target, or build on a machine with internet access,\n` +
         `or install without a binary: 'sh install.sh --launcher' runs main.ts with the local Deno.\n` +
-        `deno compile said: ${
-          stderr.split("\n").find((l) => /error/i.test(l))?.trim() ?? ""
-        }`,
+        `deno compile said: ${reason(stderr)}`,
     );
   }
   fail(`deno compile failed:\n${stderr}`);
@@ -59,4 +58,11 @@ function fail(message: string): never {
   // deno-lint-ignore no-console
   console.error(`build: ${message}`);
   Deno.exit(1);
+}
+
+/** The most telling line of deno compile's error output. */
+function reason(text: string): string {
+  const lines = text.split("\n").map((line) => line.trim());
+  return lines.find((line) => /error sending request|dns error/i.test(line)) ??
+    lines.find((line) => /error/i.test(line)) ?? "";
 }

@@ -103,6 +103,30 @@ export async function tempDir(): Promise<
   };
 }
 
+/**
+ * A temporary directory with a short path (`/tmp/gzXXXXXX`), for paths that
+ * must fit in core_pattern's 127 bytes; removed when disposed.
+ */
+export async function shortTempDir(): Promise<
+  { path: string } & AsyncDisposable
+> {
+  for (;;) {
+    const path = `/tmp/gz${crypto.randomUUID().slice(0, 6)}`;
+    try {
+      await Deno.mkdir(path, { mode: 0o700 });
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) continue;
+      throw error;
+    }
+    return {
+      path,
+      async [Symbol.asyncDispose]() {
+        await Deno.remove(path, { recursive: true });
+      },
+    };
+  }
+}
+
 /** Lists a directory's entries, sorted. */
 export async function listDir(path: string): Promise<string[]> {
   const names: string[] = [];
@@ -225,4 +249,67 @@ with open(sys.argv[1],'rb') as f:
 print(n, h.hexdigest())`,
     path,
   ])).trim();
+}
+
+/**
+ * The default store `/var/crash`, where capture falls back. Tests that reach
+ * it use a unique marker in `-a`; on dispose the marked files go, and the
+ * directory too when it did not exist before.
+ */
+export async function defaultStore(): Promise<
+  {
+    path: string;
+    marker: string;
+    files(): Promise<string[]>;
+  } & AsyncDisposable
+> {
+  const path = "/var/crash";
+  const existed = await Deno.lstat(path).then(() => true, () => false);
+  const marker = `test${crypto.randomUUID().slice(0, 8)}`;
+  const files = async () =>
+    (await listDir(path).catch(() => [])).filter((n) => n.includes(marker));
+  return {
+    path,
+    marker,
+    files,
+    async [Symbol.asyncDispose]() {
+      for (const name of await files()) await Deno.remove(`${path}/${name}`);
+      if (!existed) await Deno.remove(path).catch(() => {});
+    },
+  };
+}
+
+export const CORE_PATTERN = "/proc/sys/kernel/core_pattern";
+export const CORE_PIPE_LIMIT = "/proc/sys/kernel/core_pipe_limit";
+
+/**
+ * Saves core_pattern and core_pipe_limit; disposing restores both, whatever
+ * the test did. Only for tests that run with GZCOREDUMP_E2E=1.
+ */
+export async function kernelSettings(): Promise<AsyncDisposable> {
+  const pattern = await Deno.readTextFile(CORE_PATTERN);
+  const limit = await Deno.readTextFile(CORE_PIPE_LIMIT);
+  return {
+    async [Symbol.asyncDispose]() {
+      try {
+        await Deno.writeTextFile(CORE_PATTERN, pattern);
+      } finally {
+        await Deno.writeTextFile(CORE_PIPE_LIMIT, limit);
+      }
+    },
+  };
+}
+
+/** Polls `probe` every 100 ms until it returns a value, or throws on time out. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined>,
+  seconds: number,
+): Promise<T> {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${seconds} s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

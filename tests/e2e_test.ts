@@ -1,0 +1,103 @@
+/**
+ * End to end through the real kernel: core_pattern pipes a real crash into
+ * gzcoredump. Runs only with GZCOREDUMP_E2E=1 (it changes kernel settings
+ * for the whole machine, and restores them in `finally`).
+ */
+import assert from "node:assert/strict";
+import {
+  buildCrasher,
+  CORE_PATTERN,
+  CORE_PIPE_LIMIT,
+  elfType,
+  kernelSettings,
+  listDir,
+  mainCommand,
+  ROOT,
+  runMain,
+  runTool,
+  shortTempDir,
+  waitFor,
+} from "./_helpers.ts";
+
+const E2E = Deno.env.get("GZCOREDUMP_E2E") === "1";
+
+/** The compiled binary when `deno task build` made one, else a launcher. */
+async function helperFor(dir: string): Promise<string> {
+  const binary = `${ROOT}bin/gzcoredump`;
+  if (await Deno.stat(binary).then((i) => i.isFile, () => false)) return binary;
+  const launcher = `${dir}/gzcoredump`;
+  const quoted = mainCommand().map((arg) => `'${arg}'`).join(" ");
+  await Deno.writeTextFile(launcher, `#!/bin/sh\nexec ${quoted} "$@"\n`, {
+    mode: 0o755,
+  });
+  return launcher;
+}
+
+Deno.test({
+  name:
+    "e2e: the kernel pipes a real crash through core_pattern into a 0600 archive of an ELF core",
+  ignore: !E2E,
+  async fn() {
+    // Short paths: core_pattern holds at most 127 bytes.
+    await using temp = await shortTempDir();
+    const dir = temp.path;
+    await using _restore = await kernelSettings();
+    const helper = await helperFor(dir);
+    const store = `${dir}/s`;
+    const program = await buildCrasher(dir, "e2e_crasher");
+    const pattern =
+      `|${helper} -c -p ${store} -P %P -u %u -s %s -t %t -D %d -E %E -a %e`;
+    assert.ok(pattern.length < 128, `core_pattern too long: ${pattern}`);
+    await Deno.writeTextFile(CORE_PATTERN, pattern);
+    await Deno.writeTextFile(CORE_PIPE_LIMIT, "4");
+
+    const crash = await runTool("sh", [
+      "-c",
+      `ulimit -c unlimited; ${program} & pid=$!; echo $pid; wait $pid`,
+    ]);
+    const pid = Number(new TextDecoder().decode(crash.stdout).trim());
+    assert.ok(pid > 0);
+    assert.equal(crash.code, 139, crash.stderr);
+
+    const json = await waitFor(async () => {
+      const names = await listDir(store).catch(() => []);
+      return names.find((n) => n.endsWith(".json"));
+    }, 60);
+    const names = await listDir(store);
+    const archive = names.find((n) => n.endsWith(".gz"));
+    assert.ok(archive, names.join(" "));
+    assert.match(archive, /^Core_\d{8}_\d{6}_e2e_crasher\.gz$/);
+    assert.equal(
+      (await Deno.stat(`${store}/${archive}`)).mode! & 0o777,
+      0o600,
+    );
+    assert.equal((await Deno.stat(store)).mode! & 0o777, 0o700);
+
+    const restored = `${dir}/core`;
+    const result = await runMain([
+      "-d",
+      "-f",
+      `${store}/${archive}`,
+      "-o",
+      restored,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(elfType(await Deno.readFile(restored)), 4); // ET_CORE
+    const metadata = JSON.parse(await Deno.readTextFile(`${store}/${json}`));
+    assert.equal(metadata.pid, pid);
+    assert.equal(metadata.signal, 11);
+    assert.equal(metadata.signal_name, "SIGSEGV");
+    assert.equal(metadata.exe, program);
+    assert.equal(metadata.core_size, (await Deno.stat(restored)).size);
+    assert.deepEqual(metadata.warnings, []);
+
+    // The helper logs after it has published the archive.
+    const logged = new RegExp(
+      `gzcoredump\\[\\d+\\]: saved core of pid ${pid} \\(\\d+ bytes\\) to ${store}/${archive}`,
+    );
+    await waitFor(async () => {
+      const dmesg = await runTool("dmesg", []);
+      return logged.test(new TextDecoder().decode(dmesg.stdout)) || undefined;
+    }, 30);
+  },
+});
