@@ -16,7 +16,7 @@ import { writeFileAtomic } from "./atomic_file.ts";
 import { compressStream, type Format, formatExtension } from "./codec.ts";
 import { coreBaseName } from "./names.ts";
 import { signalName } from "./signals.ts";
-import { preparePrivateDirectory } from "./store.ts";
+import { checkWritable, preparePrivateDirectory } from "./store.ts";
 import { errorText } from "./_text.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
@@ -230,6 +230,7 @@ async function chooseDirectory(
 ): Promise<string> {
   try {
     await preparePrivateDirectory(directory);
+    await checkWritable(directory);
     return directory;
   } catch (error) {
     if (directory === fallback) throw error;

@@ -67,3 +67,33 @@ export async function preparePrivateDirectory(path: string): Promise<void> {
     );
   }
 }
+
+/**
+ * Checks that files can be created in a directory (not a read-only mount,
+ * not out of inodes) by creating and removing an empty hidden file.
+ *
+ * @param path The directory.
+ * @throws {StoreDirectoryError} When no file can be created there.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { checkWritable } from "./store.ts";
+ * await checkWritable("/var/crash");
+ * ```
+ */
+export async function checkWritable(path: string): Promise<void> {
+  let probe: string;
+  try {
+    probe = await Deno.makeTempFile({
+      dir: path,
+      prefix: ".gzcoredump-probe-",
+    });
+  } catch (error) {
+    throw new StoreDirectoryError(
+      `Cannot create files in store directory '${path}': ${fsReason(error)}`,
+      path,
+      { cause: error },
+    );
+  }
+  await Deno.remove(probe);
+}

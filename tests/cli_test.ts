@@ -532,3 +532,69 @@ Deno.test("cli: a progress bar shows on a terminal for a long job, and never on 
   assert.equal(onPipe.stderr, "");
   assert.equal(await fileDigest(`${input}.out`), await fileDigest(input));
 });
+
+Deno.test("cli: a read-only store falls back to /var/crash before reading the core", async () => {
+  await using dir = await tempDir();
+  await using store = await defaultStore();
+  const mount = `${dir.path}/ro`;
+  await Deno.mkdir(mount);
+  await check("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", mount]);
+  try {
+    const core = new TextEncoder().encode("core bytes\n".repeat(1000));
+    const result = await runMain(["-c", "-p", mount, "-a", store.marker], {
+      stdin: core,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stderr,
+      /Cannot create files in store directory '.*\/ro': read-only file system; storing in '\/var\/crash' instead/,
+    );
+    const gz = (await store.files()).find((n) => n.endsWith(".gz"));
+    assert.ok(gz);
+    const out = await runTool("gzip", ["-dc", `${store.path}/${gz}`]);
+    assert.deepEqual(out.stdout, core);
+  } finally {
+    await check("umount", [mount]);
+  }
+});
+
+Deno.test("cli: an empty core and an empty file still make valid archives", async () => {
+  await using dir = await tempDir();
+  const captured = await runMain(["-c", "-p", dir.path, "-a", "empty"], {
+    stdin: new Uint8Array(0),
+  });
+  assert.equal(captured.code, 0, captured.stderr);
+  const gz = (await listDir(dir.path)).find((n) => n.endsWith(".gz"))!;
+  await check("gzip", ["-t", `${dir.path}/${gz}`]);
+  assert.match(
+    await check("7z", ["t", `${dir.path}/${gz}`]),
+    /Everything is Ok/,
+  );
+  const metadata = JSON.parse(
+    await Deno.readTextFile(`${dir.path}/${gz.replace(/\.gz$/, ".json")}`),
+  );
+  assert.equal(metadata.core_size, 0);
+  await Deno.writeFile(`${dir.path}/empty`, new Uint8Array(0));
+  for (const format of ["gz", "zlib"]) {
+    const out = `${dir.path}/empty.${format}`;
+    assert.equal(
+      (await runMain([
+        "-c",
+        "-f",
+        `${dir.path}/empty`,
+        "-o",
+        out,
+        "-F",
+        format,
+      ])).code,
+      0,
+    );
+    assert.equal(
+      await pythonInflate(out, format === "gz" ? 31 : 15),
+      "0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    );
+    const restored = await runMain(["-d", "-f", out, "-o", `${out}.out`]);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.equal((await Deno.stat(`${out}.out`)).size, 0);
+  }
+});
