@@ -14,6 +14,13 @@ import { FileExistsError } from "./lib/atomic_file.ts";
 import { captureCore } from "./lib/capture.ts";
 import { compressFile } from "./lib/commands/compress_command.ts";
 import { decompressFile } from "./lib/commands/decompress_command.ts";
+import {
+  describeFile,
+  type FileDescription,
+  formatDescription,
+} from "./lib/commands/info_command.ts";
+import { stampUuid } from "./lib/commands/stamp_command.ts";
+import { readUuid } from "./lib/commands/uuid_command.ts";
 import { writeKernelLog } from "./lib/kernel_log.ts";
 import { errorText } from "./lib/_text.ts";
 import denoJson from "./deno.json" with { type: "json" };
@@ -23,6 +30,10 @@ Usage:
   gzcoredump -c [-p path] [-a argument] [kernel facts]   (from core_pattern)
   gzcoredump -c -f inputfile [-o outputfile]
   gzcoredump -d -f inputfile [-o outputfile]
+  gzcoredump uuid PROG                 print the .uuid section of a program
+  gzcoredump stamp PROG [--uuid TEXT] [-o OUT] [--force]
+                                       add a .uuid section (a random UUID by default)
+  gzcoredump info FILE [--json]        describe a program, a core or a stored core
 Options:
   -h, --help          this help
   -V, --version       print the version
@@ -100,11 +111,61 @@ async function run(command: Command): Promise<number> {
       });
       return 0;
     }
+    case "uuid":
+      await Deno.stdout.write(await readUuid(command.program));
+      return 0;
+    case "stamp": {
+      const result = await stampUuid(command.program, {
+        force: command.force,
+        ...(command.uuid === undefined ? {} : { uuid: command.uuid }),
+        ...(command.output === undefined ? {} : { output: command.output }),
+      });
+      // deno-lint-ignore no-console
+      console.log(`stamped ${result.output} with .uuid ${result.uuid}`);
+      return 0;
+    }
+    case "info": {
+      const description = await describeFile(command.file);
+      // deno-lint-ignore no-console
+      console.log(
+        command.json
+          ? JSON.stringify(
+            description.kind === "core"
+              ? description.metadata
+              : programJson(description),
+            null,
+            2,
+          )
+          : formatDescription(description),
+      );
+      return 0;
+    }
     default: {
       const unreachable: never = command;
       throw new Error(`Unknown command ${JSON.stringify(unreachable)}`);
     }
   }
+}
+
+/** `info --json` of a program: its identity in the sidecar's vocabulary. */
+function programJson(
+  description: Extract<FileDescription, { kind: "program" }>,
+): Record<string, unknown> {
+  const { program } = description;
+  return {
+    file: description.path,
+    size: description.size,
+    elf_class: description.elfClass,
+    little_endian: description.littleEndian,
+    machine: description.machine,
+    type: description.type,
+    uuid: program.uuid === undefined
+      ? null
+      : new TextDecoder().decode(program.uuid),
+    uuid_truncated: program.uuidTruncated,
+    build_id: program.buildId ?? null,
+    package: program.packageMetadata ?? null,
+  };
 }
 
 /** Core capture: never loses the core over anything short of I/O failure. */

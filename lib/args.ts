@@ -75,6 +75,31 @@ export interface DecompressCommand {
   force: boolean;
 }
 
+/** `uuid PROG`: print a program's `.uuid` bytes. */
+export interface UuidCommand {
+  kind: "uuid";
+  program: string;
+}
+
+/** `stamp PROG [--uuid TEXT] [-o OUT] [--force]`: add a `.uuid` section. */
+export interface StampCommand {
+  kind: "stamp";
+  program: string;
+  /** The text to stamp; a random UUID when undefined. */
+  uuid?: string;
+  /** Where to write the stamped program; in place when undefined. */
+  output?: string;
+  /** Replace an existing `.uuid` (and an existing output file). */
+  force: boolean;
+}
+
+/** `info FILE [--json]`: describe a program, a core, or a stored core. */
+export interface InfoCommand {
+  kind: "info";
+  file: string;
+  json: boolean;
+}
+
 /** Print usage. */
 export interface HelpCommand {
   kind: "help";
@@ -90,6 +115,9 @@ export type Command =
   | CaptureCommand
   | CompressCommand
   | DecompressCommand
+  | UuidCommand
+  | StampCommand
+  | InfoCommand
   | HelpCommand
   | VersionCommand;
 
@@ -169,6 +197,10 @@ const RENAMED: Record<string, string> = {
  * ```
  */
 export function parseCommand(args: string[]): Command {
+  const first = args[0];
+  if (first === "uuid" || first === "stamp" || first === "info") {
+    return parseSubcommand(first, args.slice(1));
+  }
   if (isCaptureLine(args)) return parseCaptureArgs(args);
   for (const arg of args) {
     const hint = RENAMED[arg];
@@ -338,6 +370,67 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
     facts,
     warnings,
   };
+}
+
+const SUBCOMMAND_OPTIONS = {
+  uuid: {},
+  stamp: {
+    uuid: { type: "string" },
+    output: { type: "string", short: "o" },
+    force: { type: "boolean" },
+  },
+  info: { json: { type: "boolean" } },
+} as const;
+
+/** `uuid PROG`, `stamp PROG ...`, `info FILE ...`: strict, one file each. */
+function parseSubcommand(
+  name: keyof typeof SUBCOMMAND_OPTIONS,
+  args: string[],
+): Command {
+  let values: Record<string, unknown>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: {
+        ...SUBCOMMAND_OPTIONS[name],
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (error) {
+    throw new UsageError(`Cannot parse '${name}': ${errorText(error)}`, {
+      cause: error,
+    });
+  }
+  if (values.help) return { kind: "help" };
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `Cannot run '${name}': expected one file, found ${positionals.length} (usage: gzcoredump ${name} ${
+        name === "info"
+          ? "FILE [--json]"
+          : name === "stamp"
+          ? "PROG [--uuid TEXT] [-o OUT] [--force]"
+          : "PROG"
+      })`,
+    );
+  }
+  const file = positionals[0]!;
+  switch (name) {
+    case "uuid":
+      return { kind: "uuid", program: file };
+    case "info":
+      return { kind: "info", file, json: values.json === true };
+    case "stamp":
+      return {
+        kind: "stamp",
+        program: file,
+        ...(typeof values.uuid === "string" ? { uuid: values.uuid } : {}),
+        ...(typeof values.output === "string" ? { output: values.output } : {}),
+        force: values.force === true,
+      };
+  }
 }
 
 /** A capture line has `-c` and reads stdin: no `-f`, `-d`, `-h` or `-V`. */

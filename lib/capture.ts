@@ -15,10 +15,12 @@ import { DEFAULT_DIRECTORY, type KernelFacts } from "./args.ts";
 import { writeFileAtomic } from "./atomic_file.ts";
 import { compressStream, type Format, formatExtension } from "./codec.ts";
 import { coreBaseName } from "./names.ts";
-import { signalName } from "./signals.ts";
+import { CoreInspectorStream, type CoreReport } from "./core_inspector.ts";
+import { buildMetadata } from "./metadata.ts";
+import { type ProcessFacts, readProcessFacts } from "./proc.ts";
+import { type ProgramInfo, readProgramInfo } from "./program_info.ts";
 import { checkWritable, preparePrivateDirectory } from "./store.ts";
 import { errorText } from "./_text.ts";
-import denoJson from "../deno.json" with { type: "json" };
 
 /** Options for {@linkcode captureCore}. */
 export interface CaptureOptions {
@@ -76,30 +78,6 @@ export interface CaptureResult {
   warnings: string[];
 }
 
-/** The JSON sidecar stored next to every core. */
-export interface CoreMetadata {
-  tool: "gzcoredump";
-  version: string;
-  archive: string;
-  format: Format;
-  level: number | null;
-  time: string;
-  hostname: string | null;
-  pid: number | null;
-  uid: number | null;
-  gid: number | null;
-  signal: number | null;
-  signal_name: string | null;
-  exe: string | null;
-  argument: string | null;
-  rlimit: number | null;
-  dumpable: number | null;
-  core_size: number;
-  compressed_size: number;
-  duration_ms: number;
-  warnings: string[];
-}
-
 /**
  * Stores a core read from `input` in the store directory as
  * `Core_<time>[_<argument>].gz` (or `.zz`), plus a `.json` sidecar. Reads
@@ -139,17 +117,10 @@ export async function captureCore(
   );
   const name = coreBaseName(time, options.argument) + formatExtension(format);
 
-  let coreSize = 0;
+  const inspector = new CoreInspectorStream();
   let compressedSize = 0;
   const compressed = input
-    .pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          coreSize += chunk.length;
-          controller.enqueue(chunk);
-        },
-      }),
-    )
+    .pipeThrough(inspector)
     .pipeThrough(compressStream({ format, ...(level ? { level } : {}) }))
     .pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
@@ -163,38 +134,49 @@ export async function captureCore(
     mode: 0o600,
     unique: true,
   });
+  // The core is stored and stdin is at its end: the crashed process is
+  // released (or waits for us only under core_pipe_limit). Now the slower
+  // work: the program's identity and /proc.
+  const durationMs = Math.round(performance.now() - started);
+  const report = inspector.report;
+  const base = basename(archive).slice(0, -formatExtension(format).length);
+  const identity = await identifyProgram(facts, report, warnings);
 
-  const archiveName = basename(archive);
-  const metadata: CoreMetadata = {
-    tool: "gzcoredump",
-    version: denoJson.version,
-    archive: archiveName,
-    format,
-    level: level ?? null,
-    time: time.toISOString(),
-    hostname: facts.hostname ?? localHostname(),
-    pid: facts.pid ?? null,
-    uid: facts.uid ?? null,
-    gid: facts.gid ?? null,
-    signal: facts.signal ?? null,
-    signal_name: facts.signal === undefined ? null : signalName(facts.signal),
-    exe: facts.exe === undefined ? null : facts.exe.replaceAll("!", "/"),
-    argument: options.argument ?? null,
-    rlimit: facts.rlimit ?? null,
-    dumpable: facts.dumpable ?? null,
-    core_size: coreSize,
-    compressed_size: compressedSize,
-    duration_ms: Math.round(performance.now() - started),
+  let uuidFile: string | undefined;
+  if (identity.program?.uuid !== undefined) {
+    try {
+      uuidFile = basename(
+        await writeFileAtomic(
+          join(directory, `${base}.txt`),
+          ReadableStream.from([identity.program.uuid]),
+          { mode: 0o600 },
+        ),
+      );
+    } catch (error) {
+      warnings.push(`Cannot write the .uuid copy: ${errorText(error)}`);
+    }
+  }
+  const metadata = buildMetadata({
+    time,
+    report,
+    facts,
+    ...identity,
+    ...(options.argument === undefined ? {} : { argument: options.argument }),
+    stored: {
+      archive: basename(archive),
+      format,
+      level,
+      compressedSize,
+      durationMs,
+      uuidFile,
+    },
+    ...hostnameSource(facts),
     warnings,
-  };
-  const metadataPath = join(
-    directory,
-    archiveName.slice(0, -formatExtension(format).length) + ".json",
-  );
+  });
   let written: string | undefined;
   try {
     written = await writeFileAtomic(
-      metadataPath,
+      join(directory, `${base}.json`),
       ReadableStream.from([
         new TextEncoder().encode(JSON.stringify(metadata, null, 2) + "\n"),
       ]),
@@ -206,10 +188,82 @@ export async function captureCore(
   return {
     archive,
     metadata: written,
-    coreSize,
+    coreSize: report.size,
     compressedSize,
     warnings,
   };
+}
+
+/** What {@linkcode identifyProgram} found. */
+interface Identity {
+  program?: ProgramInfo;
+  programSource?: string;
+  process?: ProcessFacts;
+  exeLink?: string;
+}
+
+/**
+ * Finds the crashed program: through `/proc/<pid>/exe` when the process is
+ * still there and is the one that crashed (its command name matches the
+ * core's), which reaches the executed file even when it was replaced,
+ * deleted or lives in another mount namespace; else through `--exe`.
+ * Paths inside the crashed process's root are never opened.
+ */
+async function identifyProgram(
+  facts: KernelFacts,
+  report: CoreReport,
+  warnings: string[],
+): Promise<Identity> {
+  const identity: Identity = {};
+  const comm = report.notes?.process?.comm;
+  if (facts.pid !== undefined) {
+    const process = await readProcessFacts(facts.pid);
+    if (process !== undefined && comm !== undefined && process.comm !== comm) {
+      warnings.push(
+        `ignored /proc/${facts.pid}: it is '${process.comm}', the core is of '${comm}' (the pid was reused)`,
+      );
+    } else if (process !== undefined) {
+      identity.process = process;
+      const exe = `/proc/${facts.pid}/exe`;
+      try {
+        identity.exeLink = await Deno.readLink(exe);
+      } catch {
+        // A kernel thread or a process already gone has no exe link.
+      }
+      try {
+        identity.program = await readProgramInfo(exe);
+        identity.programSource = exe;
+        return identity;
+      } catch (error) {
+        warnings.push(
+          `Cannot read the program through ${exe}: ${errorText(error)}`,
+        );
+      }
+    }
+  }
+  if (facts.exe !== undefined) {
+    const path = facts.exe.replaceAll("!", "/");
+    if (!path.startsWith("/")) {
+      warnings.push(`ignored --exe '${path}': expected an absolute path`);
+      return identity;
+    }
+    try {
+      identity.program = await readProgramInfo(path);
+      identity.programSource = path;
+    } catch (error) {
+      warnings.push(`Cannot read the program '${path}': ${errorText(error)}`);
+    }
+  }
+  return identity;
+}
+
+function hostnameSource(facts: KernelFacts): { hostname?: string } {
+  if (facts.hostname !== undefined) return {};
+  try {
+    return { hostname: Deno.hostname() };
+  } catch {
+    return {};
+  }
 }
 
 /** The crash time: `%t` when given and sane, else the clock. */
@@ -238,12 +292,4 @@ async function chooseDirectory(
   }
   await preparePrivateDirectory(fallback);
   return fallback;
-}
-
-function localHostname(): string | null {
-  try {
-    return Deno.hostname();
-  } catch {
-    return null;
-  }
 }

@@ -91,7 +91,7 @@ const SIZES = {
 /** Most program headers a file may declare (the 16-bit field's range). */
 const MAX_PROGRAMS = 65535;
 /** Most sections, including extended numbering. */
-const MAX_SECTIONS = 1 << 20;
+const MAX_SECTIONS = 1 << 18;
 /** Largest section name table read. */
 const MAX_SHSTRTAB = 1 << 20;
 
