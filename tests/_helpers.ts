@@ -153,32 +153,44 @@ export async function buildCrasher(
  * @returns The path of the core file in `dir`.
  */
 export async function crashCore(dir: string): Promise<string> {
-  const program = await buildCrasher(dir);
+  return await kernelCore(await buildCrasher(dir), [], dir);
+}
+
+/**
+ * Crashes `program` with `args` in `dir` and returns its core: the
+ * kernel's, or gdb's at the same crash when core_pattern pipes cores away.
+ */
+export async function kernelCore(
+  program: string,
+  args: string[],
+  dir: string,
+): Promise<string> {
   const pattern = (await Deno.readTextFile("/proc/sys/kernel/core_pattern"))
     .trim();
-  const core = `${dir}/core.crash`;
+  const core = `${dir}/core.${program.split("/").pop()}`;
   if (pattern === "core" || pattern === "core.%p") {
     const result = await runTool("sh", [
       "-c",
-      `ulimit -c unlimited && exec ${program}`,
+      `ulimit -c unlimited && exec ${program} ${args.join(" ")}`,
     ], { cwd: dir });
-    if (result.code !== 139 && result.code !== 11 + 128) {
-      throw new Error(`crasher exited ${result.code}, expected SIGSEGV`);
+    if (result.code !== 139 && result.code !== 134) {
+      throw new Error(`${program} exited ${result.code}, expected a crash`);
     }
-    for (const name of await listDir(dir)) {
-      if (name === "core" || /^core\.\d+$/.test(name)) {
-        await Deno.rename(`${dir}/${name}`, core);
-        return core;
-      }
-    }
-    throw new Error(
-      `the kernel wrote no core in ${dir} (core_pattern '${pattern}')`,
+    const name = (await listDir(dir)).find((n) =>
+      n === "core" || /^core\.\d+$/.test(n)
     );
+    if (name === undefined) {
+      throw new Error(
+        `the kernel wrote no core in ${dir} (core_pattern '${pattern}')`,
+      );
+    }
+    await Deno.rename(`${dir}/${name}`, core);
+    return core;
   }
   await check("gdb", [
     "-batch",
     "-ex",
-    "run",
+    `run ${args.join(" ")}`,
     "-ex",
     `generate-core-file ${core}`,
     program,
@@ -312,4 +324,16 @@ export async function waitFor<T>(
     if (Date.now() > until) throw new Error(`timed out after ${seconds} s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** A small seeded PRNG (mulberry32), for repeatable fuzz tests. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
