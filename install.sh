@@ -97,6 +97,11 @@ run mkdir -p "$store"
 run chmod 700 "$store"
 if [ -w /proc/sys/kernel/core_pattern ] || [ "$dry_run" = 1 ]; then
 	write /proc/sys/kernel/core_pattern "$pattern"
+	# With a pipe limit the kernel keeps /proc/<pid> of the crashed process
+	# until the helper exits, so the tool can read its executable's .uuid
+	# (through /proc/<pid>/exe), cmdline and status. 0 means no waiting.
+	limit=$(cat /proc/sys/kernel/core_pipe_limit 2>/dev/null || echo 0)
+	[ "$limit" != 0 ] || write /proc/sys/kernel/core_pipe_limit 16
 else
 	die "cannot write /proc/sys/kernel/core_pattern"
 fi

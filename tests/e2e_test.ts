@@ -4,6 +4,9 @@
  * for the whole machine, and restores them in `finally`).
  */
 import assert from "node:assert/strict";
+import { stampUuid } from "../lib/commands/stamp_command.ts";
+import { readUuid } from "../lib/commands/uuid_command.ts";
+import { euUnstripModules, readelfBuildId } from "./_readelf.ts";
 import {
   buildCrasher,
   CORE_PATTERN,
@@ -45,6 +48,7 @@ Deno.test({
     const helper = await helperFor(dir);
     const store = `${dir}/s`;
     const program = await buildCrasher(dir, "e2e_crasher");
+    await stampUuid(program, { uuid: "e2e-uuid" });
     const pattern =
       `|${helper} -c -p ${store} -P %P -u %u -s %s -t %t -D %d -E %E -a %e`;
     assert.ok(pattern.length < 128, `core_pattern too long: ${pattern}`);
@@ -90,6 +94,26 @@ Deno.test({
     assert.equal(metadata.exe, program);
     assert.equal(metadata.core_size, (await Deno.stat(restored)).size);
     assert.deepEqual(metadata.warnings, []);
+    // The program's .uuid, byte for byte, through /proc/<pid>/exe.
+    const txt = archive.replace(/\.gz$/, ".txt");
+    assert.deepEqual(
+      await Deno.readFile(`${store}/${txt}`),
+      await readUuid(program),
+    );
+    assert.equal(metadata.uuid_file, txt);
+    assert.equal(metadata.program_source, `/proc/${pid}/exe`);
+    // Build-ids and modules as eu-unstrip reads them from the same core.
+    const golden = await euUnstripModules(restored);
+    assert.deepEqual(
+      (metadata.modules as { start: string; build_id: string }[])
+        .map((m) => [BigInt(m.start), m.build_id]).sort(),
+      golden.map((m) => [m.start, m.buildId]).sort(),
+    );
+    assert.equal(metadata.build_id, await readelfBuildId(program));
+    assert.equal(metadata.modules[0].path, program);
+    assert.equal(metadata.truncated, false);
+    assert.equal(metadata.expected_size, metadata.core_size);
+    assert.equal(metadata.threads, 1);
 
     // The helper logs after it has published the archive.
     const logged = new RegExp(
@@ -99,5 +123,44 @@ Deno.test({
       const dmesg = await runTool("dmesg", []);
       return logged.test(new TextDecoder().decode(dmesg.stdout)) || undefined;
     }, 30);
+  },
+});
+
+Deno.test({
+  name: "e2e: a program deleted before it crashed still has its .uuid copied",
+  ignore: !E2E,
+  async fn() {
+    await using temp = await shortTempDir();
+    const dir = temp.path;
+    await using _restore = await kernelSettings();
+    const helper = await helperFor(dir);
+    const store = `${dir}/s`;
+    const program = await buildCrasher(dir, "gone");
+    await stampUuid(program, { uuid: "deleted-program" });
+    await Deno.writeTextFile(
+      CORE_PATTERN,
+      `|${helper} -c -p ${store} -P %P -E %E -a %e`,
+    );
+    await Deno.writeTextFile(CORE_PIPE_LIMIT, "4");
+    const crash = await runTool("sh", [
+      "-c",
+      `ulimit -c unlimited; exec ${program} unlink`,
+    ]);
+    assert.equal(crash.code, 139);
+    assert.equal(await Deno.stat(program).then(() => true, () => false), false);
+    const json = await waitFor(async () => {
+      const names = await listDir(store).catch(() => []);
+      return names.find((n) => n.endsWith(".json"));
+    }, 60);
+    const metadata = JSON.parse(await Deno.readTextFile(`${store}/${json}`));
+    assert.equal(metadata.uuid, "deleted-program\n");
+    // The kernel's own words for an executable that is gone.
+    assert.equal(metadata.exe, `${program} (deleted)`);
+    assert.equal(metadata.program_source, `/proc/${metadata.pid}/exe`);
+    const txt = json.replace(/\.json$/, ".txt");
+    assert.equal(
+      await Deno.readTextFile(`${store}/${txt}`),
+      "deleted-program\n",
+    );
   },
 });

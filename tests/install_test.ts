@@ -52,6 +52,11 @@ Deno.test("install.sh --dry-run shows every action and a core_pattern under 128 
     ),
   );
   assert.match(out, /chmod 700 .*\/crash$/m);
+  if (
+    (await Deno.readTextFile("/proc/sys/kernel/core_pipe_limit")).trim() === "0"
+  ) {
+    assert.match(out, /^\+ write '\/proc\/sys\/kernel\/core_pipe_limit': 16$/m);
+  }
   // A dry run changes nothing.
   assert.deepEqual(await listDir(dir.path), []);
 });
@@ -113,6 +118,10 @@ Deno.test({
       `|${dir}/usr/bin/gzcoredump -c -p ${dir}/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e`,
     );
     assert.equal((await Deno.stat(`${dir}/crash`)).mode! & 0o777, 0o700);
+    assert.notEqual(
+      (await Deno.readTextFile("/proc/sys/kernel/core_pipe_limit")).trim(),
+      "0",
+    );
     const program = await buildCrasher(dir, "installed_crash");
     const crash = await runTool("sh", [
       "-c",

@@ -137,7 +137,9 @@ export async function describeFile(path: string): Promise<FileDescription> {
   });
   if (format !== undefined) {
     computed.duration_ms = null;
-    Object.assign(computed, await captureFields(path));
+    const captured = await captureFields(path);
+    if (computed.build_id !== null) delete captured.build_id;
+    Object.assign(computed, captured);
   }
   return {
     kind: "core",
@@ -162,6 +164,8 @@ async function captureFields(path: string): Promise<Partial<CoreMetadata>> {
     for (const name of CAPTURE_ONLY) {
       if (stored[name] !== undefined) fields[name] = stored[name];
     }
+    // The program's build-id, when the core alone did not give one.
+    if (typeof stored.build_id === "string") fields.build_id = stored.build_id;
     return fields as Partial<CoreMetadata>;
   } catch {
     return {};

@@ -1,0 +1,304 @@
+/**
+ * Capture as the kernel runs it, fed real cores: what lands next to the
+ * archive (.txt, .json) and what it says, checked against eu-readelf and
+ * eu-unstrip. The end-to-end path through core_pattern is in e2e_test.ts.
+ */
+import assert from "node:assert/strict";
+import { stampUuid } from "../lib/commands/stamp_command.ts";
+import { buildCrasher, check, listDir, runMain, tempDir } from "./_helpers.ts";
+import { euUnstripModules, readelfBuildId } from "./_readelf.ts";
+
+/** Starts the crash program waiting in pause(); gcore writes its core. */
+async function liveProcess(program: string, dir: string) {
+  const child = new Deno.Command(program, {
+    args: ["wait"],
+    stdout: "piped",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  await reader.read();
+  reader.releaseLock();
+  return {
+    pid: child.pid,
+    async gcore(): Promise<string> {
+      await check("gcore", ["-o", `${dir}/gcore`, String(child.pid)]);
+      return `${dir}/gcore.${child.pid}`;
+    },
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}
+
+async function sidecar(store: string): Promise<Record<string, unknown>> {
+  const name = (await listDir(store)).find((n) => n.endsWith(".json"));
+  assert.ok(name, `no .json in ${store}`);
+  return JSON.parse(await Deno.readTextFile(`${store}/${name}`));
+}
+
+Deno.test("capture copies the program's .uuid through /proc/<pid>/exe and records who crashed", async () => {
+  await using dir = await tempDir();
+  const program = await buildCrasher(dir.path, "uuid_prog");
+  await stampUuid(program, { uuid: "9c1a-board-7" });
+  await using live = await liveProcess(program, dir.path);
+  const core = await live.gcore();
+  const store = `${dir.path}/store`;
+  const result = await runMain([
+    "-c",
+    "-p",
+    store,
+    "-P",
+    String(live.pid),
+    "-s",
+    "11",
+    "-a",
+    "uuid_prog",
+  ], {
+    stdin: { path: core },
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, "");
+  const names = await listDir(store);
+  const txt = names.find((n) => n.endsWith(".txt"))!;
+  assert.match(txt, /^Core_\d{8}_\d{6}_uuid_prog\.txt$/);
+  assert.deepEqual(
+    await Deno.readFile(`${store}/${txt}`),
+    new TextEncoder().encode("9c1a-board-7\n"),
+  );
+  assert.equal((await Deno.stat(`${store}/${txt}`)).mode! & 0o777, 0o600);
+  const meta = await sidecar(store);
+  assert.equal(meta.uuid, "9c1a-board-7\n");
+  assert.equal(meta.uuid_file, txt);
+  assert.equal(meta.program_source, `/proc/${live.pid}/exe`);
+  assert.equal(meta.exe, program);
+  assert.equal(meta.pid, live.pid);
+  assert.equal(meta.comm, "uuid_prog");
+  assert.deepEqual(meta.cmdline, [program, "wait"]);
+  assert.equal(meta.signal_name, "SIGSEGV");
+  assert.equal(meta.threads, 1);
+  assert.equal(typeof meta.cgroup, "string");
+  assert.equal((meta.status as Record<string, string>).Name, "uuid_prog");
+  assert.ok(
+    !JSON.stringify(meta).includes("PATH="),
+    "the environment is never recorded",
+  );
+  // gdb writes its notes after the memory, so in one pass over a gcore only
+  // the modules' names and ranges are known; the build-id comes from the
+  // program. (Kernel cores, notes first, give every module's build-id: see
+  // core_inspector_test.ts and e2e_test.ts.)
+  const golden = await euUnstripModules(core);
+  const modules = meta.modules as { start: string; path: string }[];
+  assert.deepEqual(
+    modules.map((m) => BigInt(m.start)).sort(),
+    golden.map((m) => m.start).sort(),
+  );
+  assert.equal(modules[0]!.path, program);
+  assert.equal(meta.build_id, await readelfBuildId(program));
+  assert.equal(meta.truncated, false);
+  assert.equal(meta.core_size, (await Deno.stat(core)).size);
+  assert.equal(meta.expected_size, meta.core_size);
+});
+
+Deno.test("capture reads a deleted program through /proc/<pid>/exe", async () => {
+  await using dir = await tempDir();
+  const program = await buildCrasher(dir.path, "deleted_prog");
+  await stampUuid(program, { uuid: "deleted-but-known" });
+  await using live = await liveProcess(program, dir.path);
+  await Deno.remove(program);
+  const core = await live.gcore();
+  const store = `${dir.path}/store`;
+  const result = await runMain([
+    "-c",
+    "-p",
+    store,
+    "-P",
+    String(live.pid),
+    "-E",
+    program.replaceAll("/", "!"),
+  ], {
+    stdin: { path: core },
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const meta = await sidecar(store);
+  assert.equal(meta.uuid, "deleted-but-known\n");
+  assert.equal(meta.program_source, `/proc/${live.pid}/exe`);
+});
+
+Deno.test("capture falls back to --exe, and distrusts a pid that now belongs to another program", async () => {
+  await using dir = await tempDir();
+  const program = await buildCrasher(dir.path, "exe_prog");
+  await stampUuid(program, { uuid: "from-exe" });
+  await using live = await liveProcess(program, dir.path);
+  const core = await live.gcore();
+  // A pid that is alive but is another program: as if the pid was reused.
+  const other = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    const store = `${dir.path}/store`;
+    const result = await runMain(
+      [
+        "-c",
+        "-p",
+        store,
+        "-P",
+        String(other.pid),
+        "-E",
+        program.replaceAll("/", "!"),
+        "-a",
+        "exe_prog",
+      ],
+      { stdin: { path: core } },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `ignored /proc/${other.pid}: it is 'sleep', the core is of 'exe_prog' \\(the pid was reused\\)`,
+      ),
+    );
+    const meta = await sidecar(store);
+    assert.equal(meta.uuid, "from-exe\n");
+    assert.equal(meta.program_source, program);
+    assert.equal(meta.cgroup, null, "nothing from the other process's /proc");
+    assert.match((meta.warnings as string[]).join("\n"), /the pid was reused/);
+  } finally {
+    other.kill();
+    await other.status;
+  }
+});
+
+Deno.test("capture of a program without .uuid writes no .txt and records uuid null", async () => {
+  await using dir = await tempDir();
+  const program = await buildCrasher(dir.path, "plain_prog");
+  await using live = await liveProcess(program, dir.path);
+  const core = await live.gcore();
+  const store = `${dir.path}/store`;
+  const result = await runMain(["-c", "-p", store, "-P", String(live.pid)], {
+    stdin: { path: core },
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    (await listDir(store)).filter((n) => n.endsWith(".txt")).length,
+    0,
+  );
+  const meta = await sidecar(store);
+  assert.equal(meta.uuid, null);
+  assert.equal(meta.uuid_file, null);
+  assert.notEqual(meta.build_id, null);
+});
+
+Deno.test("capture of a truncated core stores what came and marks it truncated", async () => {
+  await using dir = await tempDir();
+  const program = await buildCrasher(dir.path, "cut_prog");
+  await using live = await liveProcess(program, dir.path);
+  const core = await live.gcore();
+  const bytes = await Deno.readFile(core);
+  const cut = bytes.subarray(0, bytes.length - 100_000);
+  const store = `${dir.path}/store`;
+  const result = await runMain(["-c", "-p", store], { stdin: cut });
+  assert.equal(result.code, 0, result.stderr);
+  const meta = await sidecar(store);
+  assert.equal(meta.truncated, true);
+  assert.equal(meta.core_size, cut.length);
+  assert.equal(meta.expected_size, bytes.length);
+  const gz = (await listDir(store)).find((n) => n.endsWith(".gz"))!;
+  const restored = await runMain(["-d", "-f", `${store}/${gz}`, "-o", "-"]);
+  assert.deepEqual(restored.stdout, cut, "every byte that came is kept");
+});
+
+Deno.test("info describes a stored core, a raw core and a program; --json has the sidecar's fields", async () => {
+  await using dir = await tempDir();
+  const program = await buildCrasher(dir.path, "info_prog");
+  await stampUuid(program, { uuid: "info-uuid" });
+  await using live = await liveProcess(program, dir.path);
+  const core = await live.gcore();
+  const store = `${dir.path}/store`;
+  assert.equal(
+    (await runMain([
+      "-c",
+      "-p",
+      store,
+      "-P",
+      String(live.pid),
+      "-a",
+      "info_prog",
+    ], { stdin: { path: core } })).code,
+    0,
+  );
+  const gz = (await listDir(store)).find((n) => n.endsWith(".gz"))!;
+  const stored = await sidecar(store);
+
+  const json = await runMain(["info", `${store}/${gz}`, "--json"]);
+  assert.equal(json.code, 0, json.stderr);
+  const described = JSON.parse(new TextDecoder().decode(json.stdout));
+  assert.deepEqual(Object.keys(described).sort(), Object.keys(stored).sort());
+  for (
+    const field of [
+      "pid",
+      "uid",
+      "gid",
+      "comm",
+      "exe",
+      "cmdline",
+      "uuid",
+      "build_id",
+      "threads",
+      "modules",
+      "core_size",
+      "expected_size",
+      "truncated",
+      "archive",
+      "compressed_size",
+    ]
+  ) {
+    assert.deepEqual(described[field], stored[field], field);
+  }
+
+  const text = new TextDecoder().decode(
+    (await runMain(["info", `${store}/${gz}`])).stdout,
+  );
+  assert.match(text, /^File:\s+.*\.gz \(gzip, \d+ bytes\)$/m);
+  assert.match(
+    text,
+    new RegExp(
+      `^Process:\\s+pid ${live.pid} \\(info_prog\\), uid 0, gid 0, 1 thread$`,
+      "m",
+    ),
+  );
+  assert.match(text, /^UUID:\s+"info-uuid\\n"$/m);
+  assert.match(text, new RegExp(`^Build-id:\\s+${stored.build_id}$`, "m"));
+  assert.match(text, /^Core:\s+\d+ bytes, complete, ELF64 EM_X86_64$/m);
+
+  const raw = JSON.parse(
+    new TextDecoder().decode((await runMain(["info", core, "--json"])).stdout),
+  );
+  assert.equal(raw.pid, live.pid);
+  assert.equal(raw.build_id, stored.build_id);
+  // On a raw file, info reads gcore's module pages too, as eu-unstrip does.
+  const golden = await euUnstripModules(core);
+  assert.deepEqual(
+    (raw.modules as { start: string; build_id: string }[]).map((
+      m,
+    ) => [BigInt(m.start), m.build_id]).sort(),
+    golden.map((m) => [m.start, m.buildId]).sort(),
+  );
+
+  const prog = new TextDecoder().decode(
+    (await runMain(["info", program])).stdout,
+  );
+  assert.match(
+    prog,
+    /^ELF:\s+ELF64 little-endian EM_X86_64 ET_DYN, \d+ segments, \d+ sections$/m,
+  );
+  assert.match(prog, /^UUID:\s+"info-uuid\\n"$/m);
+  assert.match(prog, new RegExp(`^Build-id:\\s+${stored.build_id}$`, "m"));
+
+  await Deno.writeTextFile(`${dir.path}/notes.txt`, "hello");
+  const bad = await runMain(["info", `${dir.path}/notes.txt`]);
+  assert.equal(bad.code, 1);
+  assert.match(
+    bad.stderr,
+    /^gzcoredump: Cannot parse ELF: found magic 68 65 6c 6c at offset 0x0, expected 7f 45 4c 46\n$/,
+  );
+});
