@@ -9,7 +9,19 @@
  * @module
  */
 
-import { type Command, parseCommand, UsageError } from "./lib/args.ts";
+import { join } from "node:path";
+import {
+  type Command,
+  DEFAULT_CONFIG,
+  parseCaptureArgs,
+  parseCommand,
+  UsageError,
+} from "./lib/args.ts";
+import { findCore, readCatalog } from "./lib/catalog.ts";
+import { debugCore } from "./lib/commands/debug_command.ts";
+import { extractCore } from "./lib/commands/extract_command.ts";
+import { formatRows, listRows } from "./lib/commands/list_command.ts";
+import { readConfigArgs } from "./lib/config.ts";
 import { FileExistsError } from "./lib/atomic_file.ts";
 import { captureCore } from "./lib/capture.ts";
 import { compressFile } from "./lib/commands/compress_command.ts";
@@ -27,19 +39,22 @@ import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = `gzcoredump version: ${denoJson.version}
 Usage:
-  gzcoredump -c [-p path] [-a argument] [kernel facts]   (from core_pattern)
+  gzcoredump -c [-p path] [-a argument] [kernel facts] [store options]   (from core_pattern)
   gzcoredump -c -f inputfile [-o outputfile]
   gzcoredump -d -f inputfile [-o outputfile]
-  gzcoredump uuid PROG                 print the .uuid section of a program
-  gzcoredump stamp PROG [--uuid TEXT] [-o OUT] [--force]
-                                       add a .uuid section (a random UUID by default)
-  gzcoredump info FILE [--json]        describe a program, a core or a stored core
+  gzcoredump list [PROGRAM] [-p DIR] [--pid PID] [--since TIME] [--json]
+  gzcoredump info FILE|ID [-p DIR] [--json]   describe a program, a core or a stored core
+  gzcoredump extract ID -o FILE [-p DIR]      the raw core, sparse
+  gzcoredump debug ID [-p DIR] [--debugger CMD]   gdb (or CMD) on the program and core
+  gzcoredump uuid PROG                        print the .uuid section of a program
+  gzcoredump stamp PROG [--uuid TEXT] [-o OUT] [--force]   add a .uuid section
+  (ID: a stored core's file name, or a program name meaning its newest core)
 Options:
   -h, --help          this help
   -V, --version       print the version
   -c, --compress      compress: a core from stdin into the store, or -f into -o
   -d, --decompress    decompress a gzip or zlib file (the format is read from the data)
-  -p, --path DIR      with -c, the store directory for cores (default /var/crash)
+  -p, --path DIR      the store directory for cores (default /var/crash)
   -a, --argument ARG  with -c, name part of the stored core, e.g. %e
   -f, --file IN       input file; - is stdin
   -o, --output OUT    output file; - is stdout (default IN.gz, IN.zz, or IN without .gz/.zz)
@@ -49,6 +64,16 @@ Options:
 Kernel facts, for core_pattern (all optional):
   -P, --pid %P   -u, --uid %u   -g, --gid %g   -s, --signal %s   -t, --time %t
   -r, --rlimit %c   -D, --dumpable %d   -H, --hostname %h   -E, --exe %E
+Store options (also in /etc/gzcoredump.conf as name = value; --config FILE):
+  --max-use SIZE      the store's most bytes (default 10% of its file system, at most 4G)
+  --keep-free SIZE    free space to leave (default 15% of the file system, at most 4G)
+  --max-count N       most cores kept (default 100)
+  --max-size SIZE     most bytes of one core; the rest is cut (default none)
+  --max-age DAYS      remove cores older than this (default 14; also 12h, 30m)
+  --rate N/PERIOD     most cores per program (default 5/1h); beyond, metadata only
+  --ignore-rlimit     store cores whatever the process's RLIMIT_CORE says
+  --mode 0600|0640    permissions of stored files (0600 always for set-id processes)
+  --before "CMD ARGS" --after "CMD ARGS"   run around a capture (no shell)
 Example core_pattern:
   |/usr/local/bin/gzcoredump -c -p /var/crash -P %P -s %s -t %t -a %e
 Exit status: 0 success, 1 failure, 2 usage error.`;
@@ -68,7 +93,7 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await run(command);
+    return await run(command, args);
   } catch (error) {
     if (error instanceof FileExistsError) {
       report(new Error(`${error.message}; use --force to replace it`));
@@ -79,7 +104,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-async function run(command: Command): Promise<number> {
+async function run(command: Command, args: string[]): Promise<number> {
   switch (command.kind) {
     case "help":
       // deno-lint-ignore no-console
@@ -90,7 +115,7 @@ async function run(command: Command): Promise<number> {
       console.log(`gzcoredump ${denoJson.version}`);
       return 0;
     case "capture":
-      return await capture(command);
+      return await capture(command, args);
     case "compress": {
       const { input, format, force } = command;
       await compressFile(input, {
@@ -124,8 +149,38 @@ async function run(command: Command): Promise<number> {
       console.log(`stamped ${result.output} with .uuid ${result.uuid}`);
       return 0;
     }
+    case "list": {
+      const rows = listRows(
+        await readCatalog(command.directory, {
+          ...(command.program === undefined
+            ? {}
+            : { program: command.program }),
+          ...(command.pid === undefined ? {} : { pid: command.pid }),
+          ...(command.since === undefined ? {} : { since: command.since }),
+        }),
+      );
+      // deno-lint-ignore no-console
+      console.log(
+        command.json ? JSON.stringify(rows, null, 2) : formatRows(rows),
+      );
+      return 0;
+    }
+    case "extract":
+      await extractCore(command.directory, command.id, {
+        output: command.output,
+        force: command.force,
+      });
+      return 0;
+    case "debug":
+      return await debugCore(command.directory, command.id, {
+        ...(command.debugger === undefined
+          ? {}
+          : { debugger: command.debugger }),
+      });
     case "info": {
-      const description = await describeFile(command.file);
+      const description = await describeFile(
+        await resolveInfoTarget(command.file, command.directory),
+      );
       // deno-lint-ignore no-console
       console.log(
         command.json
@@ -145,6 +200,24 @@ async function run(command: Command): Promise<number> {
       throw new Error(`Unknown command ${JSON.stringify(unreachable)}`);
     }
   }
+}
+
+/**
+ * `info FILE|ID`: an existing path is described as it is; anything else is
+ * an ID in the store (a stored core's file name, or a program name).
+ */
+async function resolveInfoTarget(
+  target: string,
+  directory: string,
+): Promise<string> {
+  if (
+    target.includes("/") ||
+    await Deno.lstat(target).then(() => true, () => false)
+  ) {
+    return target;
+  }
+  const record = await findCore(directory, target);
+  return join(directory, record.entry.archive ?? record.entry.metadata!);
 }
 
 /** `info --json` of a program: its identity in the sidecar's vocabulary. */
@@ -171,32 +244,45 @@ function programJson(
 /** Core capture: never loses the core over anything short of I/O failure. */
 async function capture(
   command: Extract<Command, { kind: "capture" }>,
+  args: string[],
 ): Promise<number> {
   if (Deno.stdin.isTerminal()) {
     throw new UsageError(
       "Cannot capture a core from a terminal: '-c' without '-f' reads a core from stdin, as core_pattern pipes it (use '-c -f FILE' to compress a file)",
     );
   }
+  // Options that do not fit in core_pattern come from the config file.
+  const config = await readConfigArgs(command.configPath ?? DEFAULT_CONFIG, {
+    required: command.configPath !== undefined,
+  });
+  if (config.args.length > 0 || config.warnings.length > 0) {
+    command = parseCaptureArgs([...config.args, ...args]);
+    command.warnings.unshift(...config.warnings);
+  }
+  const pid = command.facts.pid === undefined
+    ? ""
+    : ` of pid ${command.facts.pid}`;
   try {
     const result = await captureCore(Deno.stdin.readable, {
       directory: command.directory,
       format: command.format,
       facts: command.facts,
+      store: command.store,
       warnings: command.warnings,
       ...(command.argument === undefined ? {} : { argument: command.argument }),
       ...(command.level === undefined ? {} : { level: command.level }),
     });
-    const pid = command.facts.pid === undefined
-      ? ""
-      : ` of pid ${command.facts.pid}`;
-    // One kernel log line per crash: /dev/kmsg is rate limited.
-    await log(
-      `saved core${pid} (${result.coreSize} bytes) to ${result.archive}`,
-      result.warnings,
-    );
+    // One kernel log line per crash (/dev/kmsg is rate limited) that says
+    // where the core is, or why it is not and where to look.
+    const message = result.archive === undefined
+      ? `dropped core${pid}: ${result.reason}; metadata in ${result.metadata}`
+      : `saved core${pid} (${result.coreSize} bytes) to ${result.archive}${
+        result.reason === undefined ? "" : ` (${result.reason})`
+      }`;
+    await log(message, result.warnings, result.archive === undefined);
     return 0;
   } catch (error) {
-    await log(`lost core: ${messageOf(error)}`, command.warnings);
+    await log(`lost core${pid}: ${messageOf(error)}`, command.warnings, true);
     return 1;
   }
 }
@@ -232,19 +318,26 @@ function progressOption(): {
 }
 
 /**
- * Capture mode's report: each warning and a lost core on stderr (nobody may
- * read it), and one line with all of it in the kernel log, where `dmesg`
- * shows it.
+ * Capture mode's report: each warning, and a lost or dropped core, on
+ * stderr (nobody may read it), and one line with all of it in the kernel
+ * log, where `dmesg` shows it.
  */
-async function log(message: string, warnings: string[]): Promise<void> {
-  const lost = message.startsWith("lost core");
-  for (const line of lost ? [...warnings, message] : warnings) {
+async function log(
+  message: string,
+  warnings: string[],
+  problem: boolean,
+): Promise<void> {
+  for (const line of problem ? [...warnings, message] : warnings) {
     // deno-lint-ignore no-console
     console.error(`gzcoredump: ${line}`);
   }
   const details = warnings.length === 0 ? "" : ` (${warnings.join("; ")})`;
   await writeKernelLog(message + details, {
-    priority: lost ? "error" : warnings.length > 0 ? "warning" : "info",
+    priority: message.startsWith("lost")
+      ? "error"
+      : problem || warnings.length > 0
+      ? "warning"
+      : "info",
   });
 }
 

@@ -109,7 +109,7 @@ export function progressStream(
 export async function writeOutput(
   path: string,
   data: ReadableStream<Uint8Array>,
-  options: { force: boolean },
+  options: { force: boolean; sparse?: boolean },
 ): Promise<string> {
   if (path === "-") {
     await data.pipeTo(Deno.stdout.writable, { preventClose: true });
@@ -141,5 +141,6 @@ export async function writeOutput(
   return await writeFileAtomic(path, data, {
     mode: 0o600,
     replace: options.force,
+    sparse: options.sparse ?? false,
   });
 }

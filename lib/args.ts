@@ -12,6 +12,13 @@
 
 import { parseArgs } from "node:util";
 import type { Format } from "./codec.ts";
+import {
+  parseDuration,
+  parseRate,
+  parseSize,
+  type Rate,
+  type SizeSpec,
+} from "./units.ts";
 import { errorText, printable } from "./_text.ts";
 
 /** Where the kernel facts came from: `core_pattern` specifiers, all optional. */
@@ -28,7 +35,7 @@ export interface KernelFacts {
   time?: number;
   /** `%E`: path of the executable, with `/` written as `!`. */
   exe?: string;
-  /** `%c`: soft RLIMIT_CORE of the crashed process, in bytes. */
+  /** `%c`: soft RLIMIT_CORE of the crashed process, in bytes (Infinity: none). */
   rlimit?: number;
   /** `%d`: the process's dumpable mode (0, 1 or 2). */
   dumpable?: number;
@@ -48,8 +55,36 @@ export interface CaptureCommand {
   format: Format;
   level?: number;
   facts: KernelFacts;
+  /** Store limits and hooks; defaults apply to what is absent. */
+  store: StoreOptions;
+  /** `--config FILE`: where more options are read from. */
+  configPath?: string;
   /** Problems with the arguments; the capture goes on with defaults. */
   warnings: string[];
+}
+
+/** Limits, policies and hooks of the crash store (capture mode). */
+export interface StoreOptions {
+  /** Most bytes all stored cores may use. */
+  maxUse?: SizeSpec;
+  /** Free space to leave on the file system. */
+  keepFree?: SizeSpec;
+  /** Most cores kept. */
+  maxCount?: number;
+  /** Most bytes of one core read; the rest is cut. */
+  maxSize?: number;
+  /** Cores older than this go at the next capture. */
+  maxAgeMs?: number;
+  /** Most cores per program per period. */
+  rate?: Rate;
+  /** Store whatever RLIMIT_CORE says. */
+  ignoreRlimit?: boolean;
+  /** Permission bits of stored files. */
+  mode?: number;
+  /** Program and arguments run before the capture (no shell). */
+  before?: string[];
+  /** Program and arguments run after the capture, with the archive path. */
+  after?: string[];
 }
 
 /** Compress a file (or stdin) with `-c -f`. */
@@ -93,11 +128,41 @@ export interface StampCommand {
   force: boolean;
 }
 
-/** `info FILE [--json]`: describe a program, a core, or a stored core. */
+/** `info FILE|ID [--json]`: describe a program, a core, or a stored core. */
 export interface InfoCommand {
   kind: "info";
+  /** A path, or an ID in the store (a core's file name or a program name). */
   file: string;
   json: boolean;
+  /** The store an ID is looked up in. */
+  directory: string;
+}
+
+/** `list [PROGRAM]`: the stored cores, oldest first. */
+export interface ListCommand {
+  kind: "list";
+  directory: string;
+  json: boolean;
+  program?: string;
+  pid?: number;
+  since?: Date;
+}
+
+/** `extract ID -o FILE`: the raw core, sparse. */
+export interface ExtractCommand {
+  kind: "extract";
+  id: string;
+  directory: string;
+  output: string;
+  force: boolean;
+}
+
+/** `debug ID`: gdb (or another debugger) on the program and the core. */
+export interface DebugCommand {
+  kind: "debug";
+  id: string;
+  directory: string;
+  debugger?: string;
 }
 
 /** Print usage. */
@@ -118,11 +183,17 @@ export type Command =
   | UuidCommand
   | StampCommand
   | InfoCommand
+  | ListCommand
+  | ExtractCommand
+  | DebugCommand
   | HelpCommand
   | VersionCommand;
 
 /** The store directory used when `-p` is absent, as in the original tool. */
 export const DEFAULT_DIRECTORY = "/var/crash";
+
+/** Capture options read before the command line's (which win). */
+export const DEFAULT_CONFIG = "/etc/gzcoredump.conf";
 
 /** A command line that cannot be carried out as written (exit code 2). */
 export class UsageError extends Error {
@@ -155,7 +226,33 @@ const OPTIONS = {
   rlimit: { type: "string", short: "r" },
   dumpable: { type: "string", short: "D" },
   hostname: { type: "string", short: "H" },
+  "max-use": { type: "string" },
+  "keep-free": { type: "string" },
+  "max-count": { type: "string" },
+  "max-size": { type: "string" },
+  "max-age": { type: "string" },
+  rate: { type: "string" },
+  "ignore-rlimit": { type: "boolean" },
+  mode: { type: "string" },
+  before: { type: "string" },
+  after: { type: "string" },
+  config: { type: "string" },
 } as const;
+
+/** Store options of capture mode (also read from the config file). */
+const STORE_OPTIONS = [
+  "max-use",
+  "keep-free",
+  "max-count",
+  "max-size",
+  "max-age",
+  "rate",
+  "ignore-rlimit",
+  "mode",
+  "before",
+  "after",
+  "config",
+] as const;
 
 type OptionName = keyof typeof OPTIONS;
 type Values = Partial<Record<OptionName, string | boolean>>;
@@ -198,8 +295,11 @@ const RENAMED: Record<string, string> = {
  */
 export function parseCommand(args: string[]): Command {
   const first = args[0];
-  if (first === "uuid" || first === "stamp" || first === "info") {
-    return parseSubcommand(first, args.slice(1));
+  if (first !== undefined && Object.hasOwn(SUBCOMMAND_OPTIONS, first)) {
+    return parseSubcommand(
+      first as keyof typeof SUBCOMMAND_OPTIONS,
+      args.slice(1),
+    );
   }
   if (isCaptureLine(args)) return parseCaptureArgs(args);
   for (const arg of args) {
@@ -242,7 +342,14 @@ export function parseCommand(args: string[]): Command {
       "Cannot tell what to do: expected '-c' (compress) or '-d' (decompress), see --help",
     );
   }
-  for (const name of [...FACT_OPTIONS, "path", "argument"] as const) {
+  for (
+    const name of [
+      ...FACT_OPTIONS,
+      ...STORE_OPTIONS,
+      "path",
+      "argument",
+    ] as const
+  ) {
     if (values[name] !== undefined) {
       throw new UsageError(
         `Cannot use '--${name}' with '-f' or '-d': it only applies to core capture ('-c' reading stdin)`,
@@ -312,7 +419,8 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
     joinTo = undefined;
     const [name, inline] = option;
     if (OPTIONS[name].type === "boolean") {
-      if (name !== "compress") {
+      if (name === "ignore-rlimit") values[name] = "true";
+      else if (name !== "compress") {
         warnings.push(`ignored option '${printable(arg)}' in capture mode`);
       }
       continue;
@@ -337,7 +445,10 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
       facts[name] = value;
       continue;
     }
-    const number = parseWholeNumber(value);
+    // RLIM_INFINITY arrives as 18446744073709551615: no limit.
+    const number = name === "rlimit" && /^[0-9]{16,20}$/.test(value)
+      ? Number.POSITIVE_INFINITY
+      : parseWholeNumber(value);
     if (number === undefined) {
       warnings.push(
         `ignored '--${name} ${printable(value)}': expected a whole number`,
@@ -358,6 +469,7 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
   } catch (error) {
     warnings.push(`${(error as Error).message}; using the default level`);
   }
+  const store = parseStoreOptions(values, warnings);
   const directory = values.path ?? DEFAULT_DIRECTORY;
   if (directory === "") warnings.push("ignored an empty '-p' value");
   return {
@@ -368,8 +480,81 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
     format,
     ...(level === undefined ? {} : { level }),
     facts,
+    store,
+    ...(values.config === undefined ? {} : { configPath: values.config }),
     warnings,
   };
+}
+
+/** Reads the store options; a bad value is a warning and the default applies. */
+function parseStoreOptions(
+  values: Partial<Record<OptionName, string>>,
+  warnings: string[],
+): StoreOptions {
+  const store: StoreOptions = {};
+  const read = <T>(
+    name: OptionName,
+    parse: (text: string) => T,
+  ): T | undefined => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    try {
+      return parse(text);
+    } catch (error) {
+      warnings.push(
+        `ignored '--${name} ${printable(text)}': ${
+          errorText(error).replace(/^Cannot read \w+ '.*?': /, "")
+        }`,
+      );
+      return undefined;
+    }
+  };
+  const whole = (text: string) => {
+    const n = parseWholeNumber(text);
+    if (n === undefined) throw new Error("expected a whole number");
+    return n;
+  };
+  const bytes = (text: string) => {
+    const size = parseSize(text);
+    if (!("bytes" in size)) throw new Error("expected bytes, not a percentage");
+    return size.bytes;
+  };
+  const mode = (text: string) => {
+    if (!/^0?[0-7]{3}$/.test(text)) {
+      throw new Error("expected octal permission bits like 0640");
+    }
+    const bits = Number.parseInt(text, 8);
+    if (bits & 0o137) {
+      throw new Error(
+        "expected at most owner read-write and group read (0640)",
+      );
+    }
+    return bits;
+  };
+  const argv = (text: string) => {
+    const words = text.trim().split(/\s+/);
+    if (!words[0]?.startsWith("/")) {
+      throw new Error("expected an absolute program path and its arguments");
+    }
+    return words;
+  };
+  const set = <K extends keyof StoreOptions>(
+    key: K,
+    value: StoreOptions[K] | undefined,
+  ) => {
+    if (value !== undefined) store[key] = value;
+  };
+  set("maxUse", read("max-use", parseSize));
+  set("keepFree", read("keep-free", parseSize));
+  set("maxCount", read("max-count", whole));
+  set("maxSize", read("max-size", bytes));
+  set("maxAgeMs", read("max-age", parseDuration));
+  set("rate", read("rate", parseRate));
+  set("mode", read("mode", mode));
+  set("before", read("before", argv));
+  set("after", read("after", argv));
+  if (values["ignore-rlimit"] !== undefined) store.ignoreRlimit = true;
+  return store;
 }
 
 const SUBCOMMAND_OPTIONS = {
@@ -379,10 +564,34 @@ const SUBCOMMAND_OPTIONS = {
     output: { type: "string", short: "o" },
     force: { type: "boolean" },
   },
-  info: { json: { type: "boolean" } },
+  info: { json: { type: "boolean" }, path: { type: "string", short: "p" } },
+  list: {
+    json: { type: "boolean" },
+    path: { type: "string", short: "p" },
+    pid: { type: "string" },
+    since: { type: "string" },
+  },
+  extract: {
+    path: { type: "string", short: "p" },
+    output: { type: "string", short: "o" },
+    force: { type: "boolean" },
+  },
+  debug: {
+    path: { type: "string", short: "p" },
+    debugger: { type: "string" },
+  },
 } as const;
 
-/** `uuid PROG`, `stamp PROG ...`, `info FILE ...`: strict, one file each. */
+const SUBCOMMAND_USAGE: Record<keyof typeof SUBCOMMAND_OPTIONS, string> = {
+  uuid: "PROG",
+  stamp: "PROG [--uuid TEXT] [-o OUT] [--force]",
+  info: "FILE|ID [-p DIR] [--json]",
+  list: "[PROGRAM] [-p DIR] [--pid PID] [--since TIME] [--json]",
+  extract: "ID -o FILE [-p DIR] [--force]",
+  debug: "ID [-p DIR] [--debugger CMD]",
+};
+
+/** The subcommands: strict, each with its own options. */
 function parseSubcommand(
   name: keyof typeof SUBCOMMAND_OPTIONS,
   args: string[],
@@ -405,32 +614,100 @@ function parseSubcommand(
     });
   }
   if (values.help) return { kind: "help" };
-  if (positionals.length !== 1) {
+  const least = name === "list" ? 0 : 1;
+  if (positionals.length < least || positionals.length > 1) {
     throw new UsageError(
-      `Cannot run '${name}': expected one file, found ${positionals.length} (usage: gzcoredump ${name} ${
-        name === "info"
-          ? "FILE [--json]"
-          : name === "stamp"
-          ? "PROG [--uuid TEXT] [-o OUT] [--force]"
-          : "PROG"
+      `Cannot run '${name}': expected ${least === 0 ? "at most one" : "one"} ${
+        name === "list" ? "program name" : "file"
+      }, found ${positionals.length} (usage: gzcoredump ${name} ${
+        SUBCOMMAND_USAGE[name]
       })`,
     );
   }
-  const file = positionals[0]!;
+  const file = positionals[0];
+  const text = (key: string) =>
+    typeof values[key] === "string" ? values[key] as string : undefined;
+  const directory = text("path") ?? DEFAULT_DIRECTORY;
   switch (name) {
     case "uuid":
-      return { kind: "uuid", program: file };
+      return { kind: "uuid", program: file! };
     case "info":
-      return { kind: "info", file, json: values.json === true };
+      return {
+        kind: "info",
+        file: file!,
+        json: values.json === true,
+        directory,
+      };
     case "stamp":
       return {
         kind: "stamp",
-        program: file,
-        ...(typeof values.uuid === "string" ? { uuid: values.uuid } : {}),
-        ...(typeof values.output === "string" ? { output: values.output } : {}),
+        program: file!,
+        ...(text("uuid") === undefined ? {} : { uuid: text("uuid")! }),
+        ...(text("output") === undefined ? {} : { output: text("output")! }),
         force: values.force === true,
       };
+    case "list": {
+      const pid = text("pid");
+      if (pid !== undefined && parseWholeNumber(pid) === undefined) {
+        throw new UsageError(
+          `Cannot use '--pid ${printable(pid)}': expected a whole number`,
+        );
+      }
+      const since = text("since");
+      let sinceTime: Date | undefined;
+      if (since !== undefined) {
+        sinceTime = parseSince(since);
+      }
+      return {
+        kind: "list",
+        directory,
+        json: values.json === true,
+        ...(file === undefined ? {} : { program: file }),
+        ...(pid === undefined ? {} : { pid: Number(pid) }),
+        ...(sinceTime === undefined ? {} : { since: sinceTime }),
+      };
+    }
+    case "extract": {
+      const output = text("output");
+      if (output === undefined) {
+        throw new UsageError(
+          `Cannot run 'extract': expected '-o FILE' (usage: gzcoredump extract ${SUBCOMMAND_USAGE.extract})`,
+        );
+      }
+      return {
+        kind: "extract",
+        id: file!,
+        directory,
+        output,
+        force: values.force === true,
+      };
+    }
+    case "debug":
+      return {
+        kind: "debug",
+        id: file!,
+        directory,
+        ...(text("debugger") === undefined
+          ? {}
+          : { debugger: text("debugger")! }),
+      };
   }
+}
+
+/** `--since`: an ISO date or time, or a duration ago (`2h`, `3d`). */
+function parseSince(text: string): Date {
+  if (/^\d+(\.\d+)?[smhdw]$/.test(text)) {
+    return new Date(Date.now() - parseDuration(text));
+  }
+  const time = new Date(text);
+  if (Number.isNaN(time.getTime())) {
+    throw new UsageError(
+      `Cannot use '--since ${
+        printable(text)
+      }': expected a date like 2026-11-26 or 2026-11-26T09:00:00Z, or a time ago like 2h`,
+    );
+  }
+  return time;
 }
 
 /** A capture line has `-c` and reads stdin: no `-f`, `-d`, `-h` or `-V`. */
@@ -445,7 +722,7 @@ function isCaptureLine(args: string[]): boolean {
       continue;
     }
     if (name === "compress") compress = true;
-    else if (name !== "force") return false;
+    else if (name !== "force" && name !== "ignore-rlimit") return false;
   }
   return compress && !args.some((arg) => {
     const option = lookupOption(arg);

@@ -58,6 +58,12 @@ export interface WriteFileAtomicOptions {
    * @default {false}
    */
   unique?: boolean;
+  /**
+   * Leave holes where the data has blocks of zeros.
+   *
+   * @default {false}
+   */
+  sparse?: boolean;
 }
 
 /** How many alternative names `unique` tries before giving up. */
@@ -88,10 +94,11 @@ export async function writeFileAtomic(
   data: ReadableStream<Uint8Array>,
   options: WriteFileAtomicOptions = {},
 ): Promise<string> {
-  const { mode = 0o600, replace = false, unique = false } = options;
+  const { mode = 0o600, replace = false, unique = false, sparse = false } =
+    options;
   const temp = await createTempFile(path, mode);
   try {
-    await data.pipeTo(fileSink(temp.file, path));
+    await data.pipeTo(fileSink(temp.file, path, sparse));
     return await publish(temp.path, path, { replace, unique });
   } catch (error) {
     await removeQuietly(temp.path);
@@ -133,24 +140,68 @@ async function createTempFile(
   }
 }
 
-/** A sink that writes every byte, then `fsync`s and closes the file. */
-function fileSink(file: Deno.FsFile, path: string): WritableStream<Uint8Array> {
+/** Size of the blocks a sparse file skips when they are all zeros. */
+const HOLE_BLOCK = 4096;
+
+/**
+ * A sink that writes every byte, then `fsync`s and closes the file. With
+ * `sparse`, blocks of zeros are skipped (a seek instead of a write), so the
+ * file gets holes where the data had zero pages, as the kernel writes cores.
+ */
+function fileSink(
+  file: Deno.FsFile,
+  path: string,
+  sparse: boolean,
+): WritableStream<Uint8Array> {
   const fail = (error: unknown) =>
     new FileAccessError(`Cannot write '${path}': ${fsReason(error)}`, path, {
       cause: error,
     });
+  let position = 0;
+  let written = 0; // The file's position after the last write.
+  const writeAt = async (bytes: Uint8Array, at: number) => {
+    if (at !== written) await file.seek(at, Deno.SeekMode.Start);
+    for (let offset = 0; offset < bytes.length;) {
+      offset += await file.write(bytes.subarray(offset));
+    }
+    written = at + bytes.length;
+  };
   return new WritableStream({
     async write(chunk) {
       try {
-        for (let offset = 0; offset < chunk.length;) {
-          offset += await file.write(chunk.subarray(offset));
+        if (!sparse) {
+          await writeAt(chunk, position);
+          position += chunk.length;
+          return;
         }
+        // Write runs of blocks with data; skip blocks of zeros.
+        let runStart = -1;
+        let at = 0;
+        while (at < chunk.length) {
+          const end = Math.min(
+            chunk.length,
+            at + HOLE_BLOCK - ((position + at) % HOLE_BLOCK),
+          );
+          const zero = isZero(chunk, at, end);
+          if (!zero && runStart === -1) runStart = at;
+          if (zero && runStart !== -1) {
+            await writeAt(chunk.subarray(runStart, at), position + runStart);
+            runStart = -1;
+          }
+          at = end;
+        }
+        if (runStart !== -1) {
+          await writeAt(chunk.subarray(runStart), position + runStart);
+        }
+        position += chunk.length;
       } catch (error) {
         throw fail(error);
       }
     },
     async close() {
       try {
+        // Trailing holes: the size is set without writing them.
+        if (sparse && written < position) await file.truncate(position);
         await file.sync();
       } catch (error) {
         throw fail(error);
@@ -162,6 +213,11 @@ function fileSink(file: Deno.FsFile, path: string): WritableStream<Uint8Array> {
       file.close();
     },
   });
+}
+
+function isZero(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /** Moves a complete temporary file to its final name. */

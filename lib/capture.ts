@@ -11,7 +11,11 @@
  */
 
 import { basename, join } from "node:path";
-import { DEFAULT_DIRECTORY, type KernelFacts } from "./args.ts";
+import {
+  DEFAULT_DIRECTORY,
+  type KernelFacts,
+  type StoreOptions,
+} from "./args.ts";
 import { writeFileAtomic } from "./atomic_file.ts";
 import { compressStream, type Format, formatExtension } from "./codec.ts";
 import { coreBaseName } from "./names.ts";
@@ -19,7 +23,17 @@ import { CoreInspectorStream, type CoreReport } from "./core_inspector.ts";
 import { buildMetadata } from "./metadata.ts";
 import { type ProcessFacts, readProcessFacts } from "./proc.ts";
 import { type ProgramInfo, readProgramInfo } from "./program_info.ts";
-import { checkWritable, preparePrivateDirectory } from "./store.ts";
+import { countCrash } from "./rate_limit.ts";
+import {
+  checkWritable,
+  enforceLimits,
+  fileSystemSpace,
+  listStore,
+  preparePrivateDirectory,
+  removeStaleTemporaries,
+  withStoreLock,
+} from "./store.ts";
+import { resolveSize, type SizeSpec } from "./units.ts";
 import { errorText } from "./_text.ts";
 
 /** Options for {@linkcode captureCore}. */
@@ -57,6 +71,12 @@ export interface CaptureOptions {
    */
   facts?: KernelFacts;
   /**
+   * Store limits, policies and hooks; {@linkcode DEFAULT_STORE} fills gaps.
+   *
+   * @default {{}}
+   */
+  store?: StoreOptions;
+  /**
    * Problems already found (in the arguments), recorded in the sidecar.
    *
    * @default {[]}
@@ -64,10 +84,32 @@ export interface CaptureOptions {
   warnings?: string[];
 }
 
+/**
+ * The store's defaults, in the spirit of systemd-coredump: the store may use
+ * 10% of its file system and must leave 15% free (each at most 4 GiB), keeps
+ * at most 100 cores, ages them out after 14 days, and stores at most 5 cores
+ * per program per hour. There is no size limit per core unless given, and
+ * the crashed process's RLIMIT_CORE is honoured.
+ */
+export const DEFAULT_STORE = {
+  maxUse: { percent: 10 },
+  maxUseCap: 4 * 1024 ** 3,
+  keepFree: { percent: 15 },
+  keepFreeCap: 4 * 1024 ** 3,
+  maxCount: 100,
+  maxAgeMs: 14 * 86_400_000,
+  rate: { count: 5, periodMs: 3_600_000 },
+} as const;
+
+/** Cores smaller than a page are not worth storing (RLIMIT_CORE 1 and 0). */
+const PAGE = 4096;
+
 /** What {@linkcode captureCore} stored. */
 export interface CaptureResult {
-  /** Path of the compressed core. */
-  archive: string;
+  /** Path of the compressed core; undefined when only metadata was kept. */
+  archive: string | undefined;
+  /** Why the core was not stored, or was cut; undefined when whole. */
+  reason: string | undefined;
   /** Path of the JSON sidecar, or undefined when it could not be written. */
   metadata: string | undefined;
   /** Bytes of core read from the input. */
@@ -106,6 +148,7 @@ export async function captureCore(
     format = "gzip",
     level,
     facts = {},
+    store = {},
     fallbackDirectory = DEFAULT_DIRECTORY,
   } = options;
   const warnings = [...(options.warnings ?? [])];
@@ -115,31 +158,91 @@ export async function captureCore(
     fallbackDirectory,
     warnings,
   );
-  const name = coreBaseName(time, options.argument) + formatExtension(format);
+  const base = coreBaseName(time, options.argument);
+  const extension = formatExtension(format);
+  // A set-id process's core stays root-only whatever --mode says.
+  const mode = facts.dumpable === 2 ? 0o600 : store.mode ?? 0o600;
+  if (store.before) await runHook(store.before, [], warnings);
 
-  const inspector = new CoreInspectorStream();
-  let compressedSize = 0;
-  const compressed = input
-    .pipeThrough(inspector)
-    .pipeThrough(compressStream({ format, ...(level ? { level } : {}) }))
-    .pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          compressedSize += chunk.length;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-  const archive = await writeFileAtomic(join(directory, name), compressed, {
-    mode: 0o600,
-    unique: true,
+  // Policy, under the lock: clean up, then decide whether to store.
+  const space = await fileSystemSpace(directory);
+  const limits = resolveLimits(store, space.total);
+  let reason = await withStoreLock(directory, async () => {
+    const stale = await removeStaleTemporaries(directory);
+    if (stale.length > 0) {
+      warnings.push(
+        `removed ${stale.length} stale temporary file(s) of an earlier run`,
+      );
+    }
+    await enforceLimits(directory, { ...limits, reserve: 1 }, { now: time });
+    if (
+      !store.ignoreRlimit && facts.rlimit !== undefined && facts.rlimit < PAGE
+    ) {
+      return `RLIMIT_CORE of the crashed process is ${facts.rlimit} bytes, below one page: metadata only (--ignore-rlimit stores it anyway)`;
+    }
+    const { free } = await fileSystemSpace(directory);
+    if (free < limits.keepFree) {
+      return `only ${free} bytes free, --keep-free is ${limits.keepFree}: metadata only`;
+    }
+    const rate = store.rate ?? DEFAULT_STORE.rate;
+    const program = facts.exe ?? options.argument ?? "unknown";
+    const verdict = await countCrash(directory, program, { rate, now: time });
+    if (!verdict.allowed) {
+      return `more than ${rate.count} cores of '${
+        program.replaceAll("!", "/")
+      }' within ${rate.periodMs / 60_000} minutes (--rate): metadata only`;
+    }
+    return undefined;
   });
-  // The core is stored and stdin is at its end: the crashed process is
-  // released (or waits for us only under core_pipe_limit). Now the slower
-  // work: the program's identity and /proc.
+
+  const cut = Math.min(
+    store.maxSize ?? Infinity,
+    store.ignoreRlimit || facts.rlimit === undefined ? Infinity : facts.rlimit,
+  );
+  const limiter = new LimitStream(reason === undefined ? cut : Infinity);
+  const inspector = new CoreInspectorStream();
+  let archive: string | undefined;
+  let compressedSize = 0;
+  if (reason === undefined) {
+    const compressed = input
+      .pipeThrough(limiter)
+      .pipeThrough(inspector)
+      .pipeThrough(compressStream({ format, ...(level ? { level } : {}) }))
+      .pipeThrough(
+        spaceWatch(directory, limits.keepFree, (n) => compressedSize += n),
+      );
+    try {
+      archive = await writeFileAtomic(
+        join(directory, base + extension),
+        compressed,
+        {
+          mode,
+          unique: true,
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof KeepFreeError)) throw error;
+      reason = `${error.message}: the partial core was removed, metadata only`;
+    }
+    if (limiter.cut) {
+      reason = `cut at ${cut} bytes (${
+        cut === store.maxSize
+          ? "--max-size"
+          : "RLIMIT_CORE of the crashed process"
+      }); reading stopped there`;
+    }
+  } else {
+    // Metadata only: read what the notes need, then let the process go.
+    await input.pipeThrough(inspector).pipeTo(new WritableStream());
+  }
+  // stdin is at its end (or closed): the crashed process is released (or
+  // waits for us only under core_pipe_limit). Now the slower work.
   const durationMs = Math.round(performance.now() - started);
   const report = inspector.report;
-  const base = basename(archive).slice(0, -formatExtension(format).length);
+  if (archive !== undefined && limiter.cut) report.truncated = true;
+  const name = archive === undefined
+    ? await freeBase(directory, base)
+    : basename(archive).slice(0, -extension.length);
   const identity = await identifyProgram(facts, report, warnings);
 
   let uuidFile: string | undefined;
@@ -147,9 +250,9 @@ export async function captureCore(
     try {
       uuidFile = basename(
         await writeFileAtomic(
-          join(directory, `${base}.txt`),
+          join(directory, `${name}.txt`),
           ReadableStream.from([identity.program.uuid]),
-          { mode: 0o600 },
+          { mode },
         ),
       );
     } catch (error) {
@@ -163,12 +266,13 @@ export async function captureCore(
     ...identity,
     ...(options.argument === undefined ? {} : { argument: options.argument }),
     stored: {
-      archive: basename(archive),
+      archive: archive === undefined ? null : basename(archive),
       format,
       level,
-      compressedSize,
+      compressedSize: archive === undefined ? null : compressedSize,
       durationMs,
       uuidFile,
+      reason,
     },
     ...hostnameSource(facts),
     warnings,
@@ -176,22 +280,145 @@ export async function captureCore(
   let written: string | undefined;
   try {
     written = await writeFileAtomic(
-      join(directory, `${base}.json`),
+      join(directory, `${name}.json`),
       ReadableStream.from([
         new TextEncoder().encode(JSON.stringify(metadata, null, 2) + "\n"),
       ]),
-      { mode: 0o600 },
+      { mode },
     );
   } catch (error) {
     warnings.push(`Cannot write the metadata: ${errorText(error)}`);
   }
+  // Now that the new core is in, bring the store back within its limits.
+  const removed = await withStoreLock(
+    directory,
+    () => enforceLimits(directory, limits, { keep: name, now: time }),
+  );
+  for (const gone of removed) {
+    warnings.push(`removed ${gone.base}: ${gone.reason}`);
+  }
+  if (store.after) {
+    await runHook(store.after, [archive ?? written ?? ""], warnings);
+  }
   return {
     archive,
+    reason,
     metadata: written,
     coreSize: report.size,
     compressedSize,
     warnings,
   };
+}
+
+/** The store limits with defaults, resolved against the file system. */
+function resolveLimits(store: StoreOptions, total: number) {
+  const cap = (spec: SizeSpec | undefined, fallback: SizeSpec, max: number) =>
+    spec === undefined
+      ? Math.min(resolveSize(fallback, total), max)
+      : resolveSize(spec, total);
+  return {
+    maxUse: cap(store.maxUse, DEFAULT_STORE.maxUse, DEFAULT_STORE.maxUseCap),
+    keepFree: cap(
+      store.keepFree,
+      DEFAULT_STORE.keepFree,
+      DEFAULT_STORE.keepFreeCap,
+    ),
+    maxCount: store.maxCount ?? DEFAULT_STORE.maxCount,
+    maxAgeMs: store.maxAgeMs ?? DEFAULT_STORE.maxAgeMs,
+  };
+}
+
+/** A base name no entry uses yet, for metadata without an archive. */
+async function freeBase(directory: string, base: string): Promise<string> {
+  const taken = new Set((await listStore(directory)).map((e) => e.base));
+  if (!taken.has(base)) return base;
+  for (let n = 2;; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/** Passes at most `limit` bytes, then ends the stream (and stops reading). */
+class LimitStream extends TransformStream<Uint8Array, Uint8Array> {
+  #seen = 0;
+  #cut = false;
+  /** Creates the limiter. */
+  constructor(limit: number) {
+    super({
+      transform: (chunk, controller) => {
+        const room = limit - this.#seen;
+        if (chunk.length <= room) {
+          this.#seen += chunk.length;
+          controller.enqueue(chunk);
+          return;
+        }
+        if (room > 0) controller.enqueue(chunk.subarray(0, room));
+        this.#seen = limit;
+        this.#cut = true;
+        controller.terminate();
+      },
+    });
+  }
+  /** True when input was cut at the limit. */
+  get cut(): boolean {
+    return this.#cut;
+  }
+}
+
+/** Free space fell under --keep-free while the core was being written. */
+class KeepFreeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KeepFreeError";
+  }
+}
+
+/** Counts output bytes and stops the capture when free space runs low. */
+function spaceWatch(
+  directory: string,
+  keepFree: number,
+  count: (bytes: number) => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  let sinceCheck = 0;
+  return new TransformStream({
+    async transform(chunk, controller) {
+      count(chunk.length);
+      sinceCheck += chunk.length;
+      if (sinceCheck >= 4 << 20) {
+        sinceCheck = 0;
+        const { free } = await fileSystemSpace(directory);
+        if (free < keepFree) {
+          throw new KeepFreeError(
+            `free space fell to ${free} bytes, under --keep-free ${keepFree}, while storing`,
+          );
+        }
+      }
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** Runs a hook (argv, no shell) with an empty environment, for at most 30 s. */
+async function runHook(
+  argv: string[],
+  extra: string[],
+  warnings: string[],
+): Promise<void> {
+  const [program, ...args] = argv;
+  try {
+    const child = new Deno.Command(program!, {
+      args: [...args, ...extra],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      clearEnv: true,
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const status = await child.status;
+    clearTimeout(timer);
+    if (!status.success) {
+      warnings.push(`hook '${argv.join(" ")}' exited with ${status.code}`);
+    }
+  } catch (error) {
+    warnings.push(`Cannot run hook '${argv.join(" ")}': ${errorText(error)}`);
+  }
 }
 
 /** What {@linkcode identifyProgram} found. */
@@ -235,9 +462,7 @@ async function identifyProgram(
         identity.programSource = exe;
         return identity;
       } catch (error) {
-        warnings.push(
-          `Cannot read the program through ${exe}: ${errorText(error)}`,
-        );
+        warnings.push(`${errorText(error)} (the program, through ${exe})`);
       }
     }
   }
@@ -251,7 +476,7 @@ async function identifyProgram(
       identity.program = await readProgramInfo(path);
       identity.programSource = path;
     } catch (error) {
-      warnings.push(`Cannot read the program '${path}': ${errorText(error)}`);
+      warnings.push(`${errorText(error)} (the program, from --exe)`);
     }
   }
   return identity;

@@ -53,7 +53,7 @@ export interface CoreMetadata {
   modules: ModuleEntry[];
   machine: number | null;
   elf_class: number | null;
-  rlimit: number | null;
+  rlimit: number | "unlimited" | null;
   dumpable: number | null;
   cgroup: string | null;
   status: Record<string, string> | null;
@@ -63,6 +63,8 @@ export interface CoreMetadata {
   compressed_size: number | null;
   duration_ms: number | null;
   elf_error: string | null;
+  /** Why the core was not stored (metadata only), or was cut. */
+  reason: string | null;
   warnings: string[];
 }
 
@@ -90,12 +92,14 @@ export interface MetadataSources {
   argument?: string;
   /** Storage details; absent for `info` on a core that is not stored. */
   stored?: {
-    archive: string;
+    archive: string | null;
     format: Format;
     level: number | undefined;
-    compressedSize: number;
+    compressedSize: number | null;
     durationMs: number;
     uuidFile: string | undefined;
+    /** Why the core was not stored, or was cut. */
+    reason?: string | undefined;
   };
   /** The hostname, when `%h` was not given. */
   hostname?: string;
@@ -168,7 +172,9 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
     })),
     machine: report.header?.machine ?? null,
     elf_class: report.header?.class ?? null,
-    rlimit: facts.rlimit ?? null,
+    rlimit: facts.rlimit === Number.POSITIVE_INFINITY
+      ? "unlimited"
+      : facts.rlimit ?? null,
     dumpable: facts.dumpable ?? null,
     cgroup: process?.cgroup ?? null,
     status: process === undefined ? null : process.status,
@@ -178,6 +184,7 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
     compressed_size: stored?.compressedSize ?? null,
     duration_ms: stored?.durationMs ?? null,
     elf_error: report.error ?? null,
+    reason: stored?.reason ?? null,
     warnings: sources.warnings ?? [],
   };
 }

@@ -127,8 +127,19 @@ export async function shortTempDir(): Promise<
   }
 }
 
-/** Lists a directory's entries, sorted. */
+/** The store's own bookkeeping: its lock and the crash-loop counts. */
+const STORE_STATE = new Set([".gzcoredump.lock", ".gzcoredump-rate.json"]);
+
+/**
+ * Lists a directory's entries, sorted, leaving out the store's bookkeeping
+ * files (see {@linkcode listAll} for everything).
+ */
 export async function listDir(path: string): Promise<string[]> {
+  return (await listAll(path)).filter((name) => !STORE_STATE.has(name));
+}
+
+/** Lists every entry of a directory, sorted. */
+export async function listAll(path: string): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(path)) names.push(entry.name);
   return names.sort();
@@ -286,7 +297,10 @@ export async function defaultStore(): Promise<
     files,
     async [Symbol.asyncDispose]() {
       for (const name of await files()) await Deno.remove(`${path}/${name}`);
-      if (!existed) await Deno.remove(path).catch(() => {});
+      // A store the test created goes whole, bookkeeping included.
+      if (!existed) {
+        await Deno.remove(path, { recursive: true }).catch(() => {});
+      }
     },
   };
 }

@@ -14,6 +14,7 @@ Deno.test("parseCommand() accepts the original tool's usage lines", () => {
     argument: "prog",
     format: "gzip",
     facts: {},
+    store: {},
     warnings: [],
   });
   assert.deepEqual(parseCommand(["-c"]), {
@@ -22,6 +23,7 @@ Deno.test("parseCommand() accepts the original tool's usage lines", () => {
     defaultDirectory: true,
     format: "gzip",
     facts: {},
+    store: {},
     warnings: [],
   });
   assert.deepEqual(parseCommand(["-d", "-f", "in.gz", "-o", "out"]), {
@@ -188,4 +190,116 @@ Deno.test("parseCommand() reads compress options with defaults", () => {
       force: true,
     },
   );
+});
+
+Deno.test("parseCaptureArgs() reads store options, and a bad one is a warning with the default kept", () => {
+  const command = parseCaptureArgs([
+    "-c",
+    "--max-use",
+    "1G",
+    "--keep-free",
+    "10%",
+    "--max-count",
+    "20",
+    "--max-size=64M",
+    "--max-age",
+    "7",
+    "--rate",
+    "3/30m",
+    "--ignore-rlimit",
+    "--mode",
+    "0640",
+    "--before",
+    "/usr/sbin/wd pause",
+    "--after",
+    "/usr/sbin/wd resume",
+  ]);
+  assert.deepEqual(command.store, {
+    maxUse: { bytes: 1024 ** 3 },
+    keepFree: { percent: 10 },
+    maxCount: 20,
+    maxSize: 64 * 1024 ** 2,
+    maxAgeMs: 7 * 86_400_000,
+    rate: { count: 3, periodMs: 1_800_000 },
+    ignoreRlimit: true,
+    mode: 0o640,
+    before: ["/usr/sbin/wd", "pause"],
+    after: ["/usr/sbin/wd", "resume"],
+  });
+  assert.deepEqual(command.warnings, []);
+  const bad = parseCaptureArgs([
+    "-c",
+    "--max-use",
+    "lots",
+    "--rate",
+    "often",
+    "--mode",
+    "0666",
+    "--before",
+    "wd pause",
+    "--max-size",
+    "5%",
+  ]);
+  assert.deepEqual(bad.store, {});
+  assert.equal(bad.warnings.length, 5);
+  assert.match(
+    bad.warnings[0]!,
+    /ignored '--max-use lots': expected bytes with an optional K, M, G or T suffix/,
+  );
+  assert.match(
+    bad.warnings[1]!,
+    /ignored '--max-size 5%': expected bytes, not a percentage/,
+  );
+  assert.match(
+    bad.warnings[2]!,
+    /ignored '--rate often': expected COUNT\/PERIOD/,
+  );
+  assert.match(
+    bad.warnings[3]!,
+    /ignored '--mode 0666': expected at most owner read-write and group read/,
+  );
+  assert.match(
+    bad.warnings[4]!,
+    /ignored '--before wd pause': expected an absolute program path/,
+  );
+});
+
+Deno.test("parseCommand() reads list, info, extract and debug", () => {
+  assert.deepEqual(
+    parseCommand(["list", "a.out", "-p", "/tmp/s", "--pid", "42", "--json"]),
+    {
+      kind: "list",
+      directory: "/tmp/s",
+      json: true,
+      program: "a.out",
+      pid: 42,
+    },
+  );
+  assert.deepEqual(parseCommand(["extract", "a.out", "-o", "core"]), {
+    kind: "extract",
+    id: "a.out",
+    directory: DEFAULT_DIRECTORY,
+    output: "core",
+    force: false,
+  });
+  assert.deepEqual(
+    parseCommand(["debug", "a.out", "--debugger", "gdb -batch"]),
+    {
+      kind: "debug",
+      id: "a.out",
+      directory: DEFAULT_DIRECTORY,
+      debugger: "gdb -batch",
+    },
+  );
+  const since = parseCommand(["list", "--since", "2026-11-01"]);
+  assert.equal(
+    since.kind === "list" && since.since?.toISOString(),
+    "2026-11-01T00:00:00.000Z",
+  );
+  assert.throws(() => parseCommand(["extract", "a.out"]), /expected '-o FILE'/);
+  assert.throws(
+    () => parseCommand(["list", "--since", "yesterday-ish"]),
+    /expected a date like 2026-11-26/,
+  );
+  assert.throws(() => parseCommand(["info"]), /expected one file, found 0/);
 });

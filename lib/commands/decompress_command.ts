@@ -91,6 +91,7 @@ export async function decompressFile(
   return await writeOutput(
     output,
     decompress(data, { label: source.label }),
-    { force },
+    // Zero pages become holes, as in the cores the kernel writes.
+    { force, sparse: true },
   );
 }

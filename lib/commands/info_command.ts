@@ -41,8 +41,8 @@ export type FileDescription =
   | {
     kind: "core";
     path: string;
-    /** How the core is stored: compressed, or a raw ELF core. */
-    container: Format | "raw";
+    /** How the core is stored: compressed, a raw ELF core, or not at all. */
+    container: Format | "raw" | "metadata only";
     metadata: CoreMetadata;
   };
 
@@ -92,6 +92,18 @@ export async function describeFile(path: string): Promise<FileDescription> {
     head = await readFileAt(file, 0, Math.min(info.size, 64));
   }
   const format = detectFormat(head);
+  if (format === undefined && path.endsWith(".json") && head[0] === 0x7b) {
+    // A crash whose core was not stored: its sidecar is all there is.
+    const fields = await captureFields(path);
+    if (fields.tool === "gzcoredump") {
+      return {
+        kind: "core",
+        path,
+        container: "metadata only",
+        metadata: fields as CoreMetadata,
+      };
+    }
+  }
   if (format === undefined) {
     const header = parseElfHeader(head, { fileSize: info.size });
     if (header.type !== ET_CORE) {
@@ -152,7 +164,7 @@ export async function describeFile(path: string): Promise<FileDescription> {
 /** The capture-only fields of a stored core's `.json`, when it is there. */
 async function captureFields(path: string): Promise<Partial<CoreMetadata>> {
   const sidecar = path.replace(/\.(gz|zz)$/, ".json");
-  if (sidecar === path) return {};
+  const whole = path.endsWith(".json");
   try {
     using file = await openRegularFile(sidecar);
     const { size } = await file.stat();
@@ -160,6 +172,7 @@ async function captureFields(path: string): Promise<Partial<CoreMetadata>> {
     const stored = JSON.parse(
       new TextDecoder().decode(await readFileAt(file, 0, size)),
     );
+    if (whole) return stored;
     const fields: Partial<Record<keyof CoreMetadata, unknown>> = {};
     for (const name of CAPTURE_ONLY) {
       if (stored[name] !== undefined) fields[name] = stored[name];
@@ -253,6 +266,11 @@ export function formatDescription(description: FileDescription): string {
   row("Build-id", m.build_id);
   row("Hostname", m.hostname);
   row("ELF problem", m.elf_error);
+  row(
+    "Not stored",
+    description.container === "metadata only" ? m.reason : null,
+  );
+  row("Note", description.container !== "metadata only" ? m.reason : null);
   if (m.modules.length > 0) {
     lines.push(`Modules:      ${m.modules.length}`);
     for (const module of m.modules) {

@@ -1,0 +1,128 @@
+/**
+ * The stored cores as a person looks for them: each entry with its
+ * sidecar, filtered by program, pid and time, and found by an ID (a file
+ * name, or a program name meaning its newest core), as coredumpctl does.
+ *
+ * @module
+ */
+
+import { basename, join } from "node:path";
+import { readFileAt } from "./elf.ts";
+import type { CoreMetadata } from "./metadata.ts";
+import { listStore, type StoreEntry } from "./store.ts";
+
+/** Largest sidecar read. */
+const MAX_SIDECAR = 1 << 20;
+
+/** No stored core matches an ID. */
+export class CoreNotFoundError extends Error {
+  /** Creates the error for the ID and the store. */
+  constructor(id: string, directory: string) {
+    super(
+      `Cannot find a core '${id}' in '${directory}': expected a file name of the store or the name of a program with a stored core (see 'gzcoredump list')`,
+    );
+    this.name = "CoreNotFoundError";
+  }
+}
+
+/** A stored core and what its sidecar says. */
+export interface CoreRecord {
+  directory: string;
+  entry: StoreEntry;
+  /** The sidecar, when present and readable. */
+  metadata?: Partial<CoreMetadata>;
+}
+
+/** Filters for {@linkcode readCatalog}. */
+export interface CatalogFilter {
+  /** A program: its command name, `-a` name, or executable's file name. */
+  program?: string;
+  pid?: number;
+  /** Only cores at or after this time. */
+  since?: Date;
+}
+
+/**
+ * Lists the stored cores with their sidecars, oldest first.
+ *
+ * @param directory The store.
+ * @param filter Program, pid and time filters.
+ * @returns The matching records.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { readCatalog } from "./catalog.ts";
+ * const records = await readCatalog("/var/crash", { program: "a.out" });
+ * ```
+ */
+export async function readCatalog(
+  directory: string,
+  filter: CatalogFilter = {},
+): Promise<CoreRecord[]> {
+  const records: CoreRecord[] = [];
+  for (const entry of await listStore(directory)) {
+    const record: CoreRecord = { directory, entry };
+    const metadata = await readSidecar(directory, entry);
+    if (metadata !== undefined) record.metadata = metadata;
+    if (filter.since !== undefined && entry.time < filter.since) continue;
+    if (filter.pid !== undefined && metadata?.pid !== filter.pid) continue;
+    if (filter.program !== undefined && !isProgram(record, filter.program)) {
+      continue;
+    }
+    records.push(record);
+  }
+  return records;
+}
+
+/**
+ * Finds a stored core by ID: a file name of the store (with or without its
+ * extension), or a program name meaning its newest core.
+ *
+ * @param directory The store.
+ * @param id The ID.
+ * @returns The record.
+ * @throws {CoreNotFoundError} When nothing matches.
+ */
+export async function findCore(
+  directory: string,
+  id: string,
+): Promise<CoreRecord> {
+  const records = await readCatalog(directory);
+  const name = basename(id);
+  const byName = records.find((r) =>
+    r.entry.base === name || r.entry.files.includes(name)
+  );
+  if (byName !== undefined) return byName;
+  const byProgram = records.filter((r) => isProgram(r, id));
+  const newest = byProgram.at(-1);
+  if (newest === undefined) throw new CoreNotFoundError(id, directory);
+  return newest;
+}
+
+/** True when a record is of the program `name`. */
+function isProgram(record: CoreRecord, name: string): boolean {
+  const m = record.metadata;
+  const exe = m?.exe?.replace(/ \(deleted\)$/, "");
+  return m?.comm === name || m?.argument === name ||
+    (exe !== undefined && (exe === name || basename(exe) === name));
+}
+
+async function readSidecar(
+  directory: string,
+  entry: StoreEntry,
+): Promise<Partial<CoreMetadata> | undefined> {
+  if (entry.metadata === undefined) return undefined;
+  try {
+    using file = await Deno.open(join(directory, entry.metadata), {
+      read: true,
+    });
+    const { size, isFile } = await file.stat();
+    if (!isFile || size > MAX_SIDECAR) return undefined;
+    const parsed = JSON.parse(
+      new TextDecoder().decode(await readFileAt(file, 0, size)),
+    );
+    return parsed && typeof parsed === "object" ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}

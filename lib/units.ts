@@ -1,0 +1,153 @@
+/**
+ * Sizes (`512K`, `1.5G`, `10%`), durations (`30m`, `1h`, `14d`) and rates
+ * (`5/1h`) as the store options take them.
+ *
+ * @module
+ */
+
+/** A size given as bytes or as a share of the file system. */
+export type SizeSpec = { bytes: number } | { percent: number };
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  K: 1024,
+  M: 1024 ** 2,
+  G: 1024 ** 3,
+  T: 1024 ** 4,
+};
+
+const DURATION_UNITS: Record<string, number> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** A value that is not a size, duration or rate. */
+export class UnitError extends Error {
+  /** Creates the error; the message says what was expected. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UnitError";
+  }
+}
+
+/**
+ * Parses a size: bytes with an optional binary suffix (`K`, `M`, `G`, `T`,
+ * with or without `iB`), or a percentage of the file system.
+ *
+ * @param text The size.
+ * @returns Bytes, or a percentage.
+ * @throws {UnitError} When the text is not a size.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseSize } from "./units.ts";
+ * parseSize("1.5G"); // { bytes: 1610612736 }
+ * parseSize("10%"); // { percent: 10 }
+ * ```
+ */
+export function parseSize(text: string): SizeSpec {
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (percent) {
+    const value = Number(percent[1]);
+    if (value <= 100) return { percent: value };
+  }
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text);
+  if (match) {
+    const bytes = Math.floor(
+      Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!,
+    );
+    if (Number.isSafeInteger(bytes)) return { bytes };
+  }
+  throw new UnitError(
+    `Cannot read size '${text}': expected bytes with an optional K, M, G or T suffix (like 512K or 1.5G), or a percentage up to 100%`,
+  );
+}
+
+/**
+ * Parses a duration: a number with a unit `s`, `m`, `h`, `d` or `w`; a bare
+ * number counts as days (as `--max-age 14`).
+ *
+ * @param text The duration.
+ * @returns Milliseconds.
+ * @throws {UnitError} When the text is not a duration.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseDuration } from "./units.ts";
+ * parseDuration("1h"); // 3600000
+ * ```
+ */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([smhdw]?)$/.exec(text);
+  if (match) {
+    return Math.round(Number(match[1]) * DURATION_UNITS[match[2] || "d"]!);
+  }
+  throw new UnitError(
+    `Cannot read duration '${text}': expected a number with s, m, h, d or w (like 30m or 14d)`,
+  );
+}
+
+/** A rate limit: at most `count` events per `periodMs`. */
+export interface Rate {
+  count: number;
+  periodMs: number;
+}
+
+/**
+ * Parses a rate `N/PERIOD`, like `5/1h` or `10/30m`.
+ *
+ * @param text The rate.
+ * @returns The count and the period.
+ * @throws {UnitError} When the text is not a rate.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseRate } from "./units.ts";
+ * parseRate("5/1h"); // { count: 5, periodMs: 3600000 }
+ * ```
+ */
+export function parseRate(text: string): Rate {
+  const match = /^(\d+)\/(.+)$/.exec(text);
+  if (match) {
+    try {
+      const periodMs = parseDuration(
+        /^\d/.test(match[2]!) ? match[2]! : `1${match[2]}`,
+      );
+      if (periodMs > 0) return { count: Number(match[1]), periodMs };
+    } catch {
+      // Reported below.
+    }
+  }
+  throw new UnitError(
+    `Cannot read rate '${text}': expected COUNT/PERIOD (like 5/1h)`,
+  );
+}
+
+/**
+ * Resolves a size against a file system's size.
+ *
+ * @param spec The size.
+ * @param total The file system's size in bytes.
+ * @returns Bytes.
+ */
+export function resolveSize(spec: SizeSpec, total: number): number {
+  return "bytes" in spec ? spec.bytes : Math.floor(total * spec.percent / 100);
+}
+
+/** Bytes for a person: `1.5 GiB`, `12 KiB`, `512 B`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0
+    ? `${bytes} B`
+    : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
