@@ -174,7 +174,12 @@ export async function captureCore(
         `removed ${stale.length} stale temporary file(s) of an earlier run`,
       );
     }
-    await enforceLimits(directory, { ...limits, reserve: 1 }, { now: time });
+    const made = await enforceLimits(directory, { ...limits, reserve: 1 }, {
+      now: time,
+    });
+    for (const gone of made) {
+      warnings.push(`removed ${gone.base}: ${gone.reason}`);
+    }
     if (
       !store.ignoreRlimit && facts.rlimit !== undefined && facts.rlimit < PAGE
     ) {
