@@ -149,9 +149,7 @@ export async function describeFile(path: string): Promise<FileDescription> {
   });
   if (format !== undefined) {
     computed.duration_ms = null;
-    const captured = await captureFields(path);
-    if (computed.build_id !== null) delete captured.build_id;
-    Object.assign(computed, captured);
+    Object.assign(computed, await captureFields(path));
   }
   return {
     kind: "core",
@@ -173,12 +171,17 @@ async function captureFields(path: string): Promise<Partial<CoreMetadata>> {
       new TextDecoder().decode(await readFileAt(file, 0, size)),
     );
     if (whole) return stored;
+    // What the capture knew beyond the core (the kernel's facts, the
+    // program, /proc) wins; the core's own facts fill the rest.
     const fields: Partial<Record<keyof CoreMetadata, unknown>> = {};
+    for (const [name, value] of Object.entries(stored)) {
+      if (value !== null && value !== undefined) {
+        fields[name as keyof CoreMetadata] = value;
+      }
+    }
     for (const name of CAPTURE_ONLY) {
       if (stored[name] !== undefined) fields[name] = stored[name];
     }
-    // The program's build-id, when the core alone did not give one.
-    if (typeof stored.build_id === "string") fields.build_id = stored.build_id;
     return fields as Partial<CoreMetadata>;
   } catch {
     return {};
