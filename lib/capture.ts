@@ -450,9 +450,21 @@ async function identifyProgram(
   const comm = report.notes?.process?.comm;
   if (facts.pid !== undefined) {
     const process = await readProcessFacts(facts.pid);
+    // Trust /proc/<pid> only for the process that crashed: same command
+    // name as the core's, started before the crash.
+    const crashed = facts.time === undefined
+      ? undefined
+      : new Date(facts.time * 1000);
     if (process !== undefined && comm !== undefined && process.comm !== comm) {
       warnings.push(
         `ignored /proc/${facts.pid}: it is '${process.comm}', the core is of '${comm}' (the pid was reused)`,
+      );
+    } else if (
+      process?.startTime !== undefined && crashed !== undefined &&
+      process.startTime.getTime() > crashed.getTime() + 2000
+    ) {
+      warnings.push(
+        `ignored /proc/${facts.pid}: it started at ${process.startTime.toISOString()}, after the crash at ${crashed.toISOString()} (the pid was reused)`,
       );
     } else if (process !== undefined) {
       identity.process = process;

@@ -41,6 +41,8 @@ export interface ProcessFacts {
   status: Record<string, string>;
   /** The command name in `stat`, to tell a reused pid. */
   comm?: string;
+  /** When the process started, to tell a reused pid. */
+  startTime?: Date;
 }
 
 /**
@@ -68,6 +70,16 @@ export async function readProcessFacts(
   const open = stat.indexOf("(");
   const close = stat.lastIndexOf(")");
   if (open !== -1 && close > open) facts.comm = stat.slice(open + 1, close);
+  // Field 22, starttime, in clock ticks since boot; fields after the
+  // command name (which may hold spaces and parentheses) start at 3.
+  const ticks = Number(stat.slice(close + 2).split(" ")[19]);
+  const btime = /^btime (\d+)$/m.exec(
+    await readSmall(`${options.proc ?? "/proc"}/stat`) ?? "",
+  );
+  if (Number.isFinite(ticks) && btime !== null) {
+    // USER_HZ is 100 on every Linux architecture gzcoredump runs on.
+    facts.startTime = new Date((Number(btime[1]) + ticks / 100) * 1000);
+  }
   const cmdline = await readSmall(`${base}/cmdline`);
   if (cmdline !== undefined) {
     facts.cmdline = cmdline.replace(/\0$/, "").split("\0");

@@ -302,3 +302,34 @@ Deno.test("info describes a stored core, a raw core and a program; --json has th
     /^gzcoredump: Cannot parse ELF: found magic 68 65 6c 6c at offset 0x0, expected 7f 45 4c 46\n$/,
   );
 });
+
+Deno.test("capture distrusts a pid whose process started after the crash (the same program, started again)", async () => {
+  await using dir = await tempDir();
+  const program = await buildCrasher(dir.path, "again_prog");
+  await stampUuid(program, { uuid: "again" });
+  await using live = await liveProcess(program, dir.path);
+  const core = await live.gcore();
+  const hourAgo = Math.floor(Date.now() / 1000) - 3600;
+  const store = `${dir.path}/store`;
+  const result = await runMain([
+    "-c",
+    "-p",
+    store,
+    "-P",
+    String(live.pid),
+    "-t",
+    String(hourAgo),
+  ], {
+    stdin: { path: core },
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(
+    result.stderr,
+    new RegExp(
+      `ignored /proc/${live.pid}: it started at \\S+, after the crash at \\S+ \\(the pid was reused\\)`,
+    ),
+  );
+  const meta = await sidecar(store);
+  assert.equal(meta.uuid, null, "nothing read from the wrong process");
+  assert.equal(meta.cgroup, null);
+});

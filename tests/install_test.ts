@@ -96,61 +96,325 @@ Deno.test("install.sh refuses bad options, long patterns and a missing binary wi
   }
 });
 
+/** A fake root with the two kernel settings install.sh reads and writes. */
+async function fakeRoot(): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await shortTempDir();
+  await Deno.mkdir(`${dir.path}/proc/sys/kernel`, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir.path}/proc/sys/kernel/core_pattern`,
+    "core\n",
+  );
+  await Deno.writeTextFile(
+    `${dir.path}/proc/sys/kernel/core_pipe_limit`,
+    "0\n",
+  );
+  return dir;
+}
+
+async function snapshot(root: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      const info = await Deno.lstat(path);
+      files[path.slice(root.length)] = info.isDirectory
+        ? `dir ${(info.mode! & 0o7777).toString(8)}`
+        : `${(info.mode! & 0o7777).toString(8)} ${await Deno.readTextFile(path)
+          .catch(() => "?")}`;
+      if (info.isDirectory) await walk(path);
+    }
+  };
+  await walk(root);
+  return files;
+}
+
+Deno.test("install.sh on a fake root installs, is idempotent, and --uninstall restores the previous settings", async () => {
+  await using root = await fakeRoot();
+  const binary = `${root.path}/../gzc-binary-${
+    crypto.randomUUID().slice(0, 6)
+  }`;
+  await Deno.writeTextFile(binary, "#!/bin/sh\necho fake\n");
+  try {
+    const install = () =>
+      runTool("sh", [INSTALL, "--root", root.path, "--binary", binary]);
+    const first = await install();
+    assert.equal(first.code, 0, first.stderr);
+    const r = root.path;
+    const pattern =
+      "|/usr/local/bin/gzcoredump -c -p /var/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e";
+    assert.equal(
+      (await Deno.readTextFile(`${r}/proc/sys/kernel/core_pattern`)).trim(),
+      pattern,
+    );
+    assert.equal(
+      (await Deno.readTextFile(`${r}/proc/sys/kernel/core_pipe_limit`)).trim(),
+      "16",
+    );
+    assert.equal(
+      await Deno.readTextFile(`${r}/etc/sysctl.d/50-gzcoredump.conf`),
+      `# Written by gzcoredump's install.sh; 'install.sh --uninstall' removes it.\nkernel.core_pattern = ${pattern}\nkernel.core_pipe_limit = 16\n`,
+    );
+    assert.equal(
+      (await Deno.stat(`${r}/usr/local/bin/gzcoredump`)).mode! & 0o777,
+      0o755,
+    );
+    assert.equal(
+      await Deno.readTextFile(`${r}/usr/local/bin/gzcoredump`),
+      await Deno.readTextFile(binary),
+    );
+    assert.equal((await Deno.stat(`${r}/var/crash`)).mode! & 0o777, 0o700);
+    assert.equal(
+      await Deno.readTextFile(`${r}/var/lib/gzcoredump/previous`),
+      "core\n0\n",
+    );
+
+    // Again: nothing changes, and the saved settings are still the old ones.
+    const before = await snapshot(r);
+    const second = await install();
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(await snapshot(r), before);
+
+    // A core in the store survives the uninstall.
+    await Deno.writeTextFile(
+      `${r}/var/crash/Core_20261126_000000_x.gz`,
+      "core",
+    );
+    const removed = await runTool("sh", [INSTALL, "--root", r, "--uninstall"]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(
+      text(removed.stdout),
+      /core_pattern is 'core' again; stored cores are kept/,
+    );
+    assert.equal(
+      await Deno.readTextFile(`${r}/proc/sys/kernel/core_pattern`),
+      "core\n",
+    );
+    assert.equal(
+      await Deno.readTextFile(`${r}/proc/sys/kernel/core_pipe_limit`),
+      "0\n",
+    );
+    for (
+      const gone of [
+        "/etc/sysctl.d/50-gzcoredump.conf",
+        "/usr/local/bin/gzcoredump",
+        "/var/lib/gzcoredump/previous",
+      ]
+    ) {
+      assert.equal(
+        await Deno.lstat(`${r}${gone}`).then(() => true, () => false),
+        false,
+        gone,
+      );
+    }
+    assert.equal(
+      await Deno.readTextFile(`${r}/var/crash/Core_20261126_000000_x.gz`),
+      "core",
+    );
+    const twice = await runTool("sh", [INSTALL, "--root", r, "--uninstall"]);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /nothing to uninstall: no saved settings/);
+  } finally {
+    await Deno.remove(binary);
+  }
+});
+
+Deno.test("install.sh keeps a core_pipe_limit that is already set", async () => {
+  await using root = await fakeRoot();
+  await Deno.writeTextFile(
+    `${root.path}/proc/sys/kernel/core_pipe_limit`,
+    "4\n",
+  );
+  const result = await runTool("sh", [
+    INSTALL,
+    "--root",
+    root.path,
+    "--launcher",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    (await Deno.readTextFile(`${root.path}/proc/sys/kernel/core_pipe_limit`))
+      .trim(),
+    "4",
+  );
+  // The launcher runs the installed copy of the sources with this Deno.
+  const launcher = await Deno.readTextFile(
+    `${root.path}/usr/local/bin/gzcoredump`,
+  );
+  assert.match(
+    launcher,
+    new RegExp(
+      `exec /\\S+/deno run ${
+        PERMISSION_FLAGS.join(" ")
+      } /usr/local/lib/gzcoredump/main\\.ts "\\$@"`,
+    ),
+  );
+  assert.ok(
+    (await Deno.stat(`${root.path}/usr/local/lib/gzcoredump/lib/capture.ts`))
+      .isFile,
+  );
+});
+
+Deno.test("install.sh runs under busybox alone", async () => {
+  await using root = await fakeRoot();
+  await using bin = await shortTempDir();
+  // Only busybox's applets on PATH: no coreutils, no bash.
+  for (
+    const applet of [
+      "sh",
+      "cat",
+      "cp",
+      "chmod",
+      "mkdir",
+      "mv",
+      "rm",
+      "sed",
+      "wc",
+      "id",
+      "printf",
+      "readlink",
+      "dirname",
+    ]
+  ) {
+    await Deno.symlink("/usr/bin/busybox", `${bin.path}/${applet}`);
+  }
+  await Deno.writeTextFile(`${bin.path}/fake-binary`, "binary");
+  const result = await runTool(`${bin.path}/sh`, [
+    INSTALL,
+    "--root",
+    root.path,
+    "--binary",
+    `${bin.path}/fake-binary`,
+  ], {
+    env: { PATH: bin.path },
+    clearEnv: true,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(
+    await Deno.readTextFile(`${root.path}/proc/sys/kernel/core_pattern`),
+    /^\|\/usr\/local\/bin\/gzcoredump -c /,
+  );
+  const back = await runTool(`${bin.path}/sh`, [
+    INSTALL,
+    "--root",
+    root.path,
+    "--uninstall",
+  ], {
+    env: { PATH: bin.path },
+    clearEnv: true,
+  });
+  assert.equal(back.code, 0, back.stderr);
+  assert.equal(
+    await Deno.readTextFile(`${root.path}/proc/sys/kernel/core_pattern`),
+    "core\n",
+  );
+});
+
+Deno.test("install.sh refuses to run without root, saying so", async () => {
+  const result = await runTool("runuser", [
+    "-u",
+    "nobody",
+    "--",
+    "sh",
+    INSTALL,
+    "--launcher",
+  ]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /^install\.sh: must run as root: it writes \/proc\/sys\/kernel\/core_pattern/,
+  );
+});
+
 Deno.test({
   name:
-    "e2e: install.sh --launcher installs a handler that stores a real crash",
+    "e2e: install.sh --launcher, a real crash, list shows it, --uninstall restores everything",
   ignore: !E2E,
   async fn() {
     await using temp = await shortTempDir();
     const dir = temp.path;
     await using _restore = await kernelSettings();
-    const install = await runTool("sh", [
-      INSTALL,
-      "--launcher",
-      "--prefix",
-      `${dir}/usr`,
-      "--store",
-      `${dir}/crash`,
-    ]);
-    assert.equal(install.code, 0, install.stderr + text(install.stdout));
+    const savedPattern = await Deno.readTextFile(CORE_PATTERN);
+    const savedLimit = await Deno.readTextFile(
+      "/proc/sys/kernel/core_pipe_limit",
+    );
+    const sysctl = "/etc/sysctl.d/50-gzcoredump.conf";
     assert.equal(
-      (await Deno.readTextFile(CORE_PATTERN)).trim(),
-      `|${dir}/usr/bin/gzcoredump -c -p ${dir}/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e`,
+      await Deno.lstat(sysctl).then(() => true, () => false),
+      false,
+      `${sysctl} exists already`,
     );
-    assert.equal((await Deno.stat(`${dir}/crash`)).mode! & 0o777, 0o700);
-    assert.notEqual(
-      (await Deno.readTextFile("/proc/sys/kernel/core_pipe_limit")).trim(),
-      "0",
+    const args = ["--prefix", `${dir}/usr`, "--store", `${dir}/crash`];
+    let installed = false;
+    try {
+      const install = await runTool("sh", [INSTALL, "--launcher", ...args]);
+      assert.equal(install.code, 0, install.stderr + text(install.stdout));
+      installed = true;
+      assert.equal(
+        (await Deno.readTextFile(CORE_PATTERN)).trim(),
+        `|${dir}/usr/bin/gzcoredump -c -p ${dir}/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e`,
+      );
+      assert.notEqual(
+        (await Deno.readTextFile("/proc/sys/kernel/core_pipe_limit")).trim(),
+        "0",
+      );
+      assert.match(
+        await Deno.readTextFile(sysctl),
+        /^kernel\.core_pattern = \|/m,
+      );
+      assert.equal((await Deno.stat(`${dir}/crash`)).mode! & 0o777, 0o700);
+
+      const program = await buildCrasher(dir, "installed_crash");
+      const crash = await runTool("sh", [
+        "-c",
+        `ulimit -c unlimited; exec ${program} abort`,
+      ]);
+      assert.equal(crash.code, 134);
+      await waitFor(async () => {
+        const names = await listDir(`${dir}/crash`);
+        return names.some((n) => n.endsWith(".json")) ? names : undefined;
+      }, 60);
+      const list = await runTool(`${dir}/usr/bin/gzcoredump`, [
+        "list",
+        "-p",
+        `${dir}/crash`,
+      ]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(
+        text(list.stdout),
+        /\sSIGABRT\s+installed_crash\s.*stored\s+Core_\d{8}_\d{6}_installed_crash\.gz$/m,
+      );
+      const json = JSON.parse(
+        text((await runMain(["list", "-p", `${dir}/crash`, "--json"])).stdout),
+      );
+      assert.equal(json.length, 1);
+      assert.equal(json[0].truncated, false);
+    } finally {
+      if (installed) {
+        const uninstall = await runTool("sh", [
+          INSTALL,
+          "--uninstall",
+          ...args,
+        ]);
+        assert.equal(uninstall.code, 0, uninstall.stderr);
+      }
+    }
+    assert.equal(await Deno.readTextFile(CORE_PATTERN), savedPattern);
+    assert.equal(
+      await Deno.readTextFile("/proc/sys/kernel/core_pipe_limit"),
+      savedLimit,
     );
-    const program = await buildCrasher(dir, "installed_crash");
-    const crash = await runTool("sh", [
-      "-c",
-      `ulimit -c unlimited; exec ${program} abort`,
-    ]);
-    assert.equal(crash.code, 134);
-    const names = await waitFor(async () => {
-      const names = await listDir(`${dir}/crash`);
-      return names.some((n) => n.endsWith(".json")) ? names : undefined;
-    }, 60);
-    const archive = names.find((n) =>
-      /^Core_\d{8}_\d{6}_installed_crash\.gz$/.test(n)
-    );
-    assert.ok(archive, names.join(" "));
-    const metadata = JSON.parse(
-      await Deno.readTextFile(
-        `${dir}/crash/${archive.replace(/\.gz$/, ".json")}`,
+    assert.equal(await Deno.lstat(sysctl).then(() => true, () => false), false);
+    assert.equal(
+      await Deno.lstat(`${dir}/usr/bin/gzcoredump`).then(
+        () => true,
+        () => false,
       ),
+      false,
     );
-    assert.equal(metadata.signal_name, "SIGABRT");
-    assert.equal(metadata.exe, program);
-    assert.equal(metadata.uid, 0);
-    const restored = await runMain([
-      "-d",
-      "-f",
-      `${dir}/crash/${archive}`,
-      "-o",
-      `${dir}/core`,
-    ]);
-    assert.equal(restored.code, 0, restored.stderr);
+    assert.equal(
+      (await listDir(`${dir}/crash`)).length,
+      2,
+      "the stored core is kept",
+    );
   },
 });
