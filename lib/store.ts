@@ -12,7 +12,7 @@
  */
 
 import { statfs } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FileAccessError, fsReason } from "./atomic_file.ts";
 
 /** The store directory is unusable: a symlink, not a directory, or not creatable. */
@@ -84,6 +84,23 @@ export async function preparePrivateDirectory(path: string): Promise<void> {
       }`,
       path,
     );
+  }
+  // Whoever may rename entries of the parent may swap the store for a link
+  // between our checks and our writes: only a sticky or private parent.
+  const parent = dirname(path);
+  if (parent !== path) {
+    const above = await Deno.stat(parent);
+    if (
+      above.mode !== null && (above.mode & 0o022) !== 0 &&
+      (above.mode & 0o1000) === 0
+    ) {
+      throw new StoreDirectoryError(
+        `Cannot use store directory '${path}': its parent '${parent}' has mode ${
+          (above.mode & 0o7777).toString(8).padStart(4, "0")
+        }, expected it not writable by others (or sticky, like /tmp)`,
+        path,
+      );
+    }
   }
   if (info.mode !== null && (info.mode & 0o022) !== 0) {
     throw new StoreDirectoryError(

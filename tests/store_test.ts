@@ -559,3 +559,49 @@ Deno.test("store: options come from the config file too, and the command line wi
   assert.equal(missing.code, 0);
   assert.match(missing.stderr, /ignored config '.*none\.conf': cannot read it/);
 });
+
+Deno.test("store: a store swapped for a symlink, or under a parent others can write, is refused", async () => {
+  await using dir = await tempDir();
+  await using fallback = await defaultStore();
+  const data = new TextEncoder().encode("core");
+  const store = `${dir.path}/store`;
+  assert.equal(
+    (await runMain(["-c", "-p", store, "-a", fallback.marker], { stdin: data }))
+      .code,
+    0,
+  );
+  // Between two crashes, the store is swapped for a link to a victim directory.
+  const victim = `${dir.path}/victim`;
+  await Deno.mkdir(victim, { mode: 0o700 });
+  await Deno.rename(store, `${dir.path}/old-store`);
+  await Deno.symlink(victim, store);
+  const swapped = await runMain(["-c", "-p", store, "-a", fallback.marker], {
+    stdin: data,
+  });
+  assert.equal(swapped.code, 0);
+  assert.match(
+    swapped.stderr,
+    /it is a symbolic link, expected a real directory; storing in '\/var\/crash' instead/,
+  );
+  assert.deepEqual(await listAll(victim), []);
+  // A parent that others may write to (and so rename the store in) is no safe place.
+  const shared = `${dir.path}/shared`;
+  await Deno.mkdir(`${shared}/store`, { recursive: true, mode: 0o700 });
+  await Deno.chmod(shared, 0o777);
+  const open = await runMain([
+    "-c",
+    "-p",
+    `${shared}/store`,
+    "-a",
+    fallback.marker,
+  ], { stdin: data });
+  assert.match(
+    open.stderr,
+    /its parent '.*shared' has mode 0777, expected it not writable by others \(or sticky, like \/tmp\)/,
+  );
+  assert.deepEqual(await listAll(`${shared}/store`), []);
+  assert.equal(
+    (await fallback.files()).filter((n) => n.endsWith(".gz")).length,
+    2,
+  );
+});
