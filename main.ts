@@ -59,7 +59,8 @@ Options:
   -f, --file IN       input file; - is stdin
   -o, --output OUT    output file; - is stdout (default IN.gz, IN.zz, or IN without .gz/.zz)
   -F, --format FMT    with -c, gz (default) or zlib
-  -l, --level N       with -c, compression level 1-9 (default: CompressionStream's)
+  -l, --level N       with -c, compression level 1-9 (default 3; with -j 1, CompressionStream's)
+  -j, --jobs N        with -c, compression threads (default: one per core; 1: this thread only)
       --force         replace an existing output file
 Kernel facts, for core_pattern (all optional):
   -P, --pid %P   -u, --uid %u   -g, --gid %g   -s, --signal %s   -t, --time %t
@@ -123,6 +124,7 @@ async function run(command: Command, args: string[]): Promise<number> {
         force,
         ...(command.output === undefined ? {} : { output: command.output }),
         ...(command.level === undefined ? {} : { level: command.level }),
+        ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
         ...progressOption(),
       });
       return 0;
@@ -271,6 +273,7 @@ async function capture(
       warnings: command.warnings,
       ...(command.argument === undefined ? {} : { argument: command.argument }),
       ...(command.level === undefined ? {} : { level: command.level }),
+      ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
     });
     // One kernel log line per crash (/dev/kmsg is rate limited) that says
     // where the core is, or why it is not and where to look.

@@ -54,6 +54,8 @@ export interface CaptureCommand {
   argument?: string;
   format: Format;
   level?: number;
+  /** Worker threads for compression. */
+  jobs?: number;
   facts: KernelFacts;
   /** Store limits and hooks; defaults apply to what is absent. */
   store: StoreOptions;
@@ -96,6 +98,8 @@ export interface CompressCommand {
   output?: string;
   format: Format;
   level?: number;
+  /** Worker threads for compression. */
+  jobs?: number;
   /** Replace an existing output file. */
   force: boolean;
 }
@@ -216,6 +220,7 @@ const OPTIONS = {
   version: { type: "boolean", short: "V" },
   format: { type: "string", short: "F" },
   level: { type: "string", short: "l" },
+  jobs: { type: "string", short: "j" },
   force: { type: "boolean" },
   pid: { type: "string", short: "P" },
   uid: { type: "string", short: "u" },
@@ -362,7 +367,7 @@ export function parseCommand(args: string[]): Command {
   };
   const force = values.force === true;
   if (values.decompress) {
-    for (const name of ["format", "level"] as const) {
+    for (const name of ["format", "level", "jobs"] as const) {
       if (values[name] !== undefined) {
         throw new UsageError(
           `Cannot use '--${name}' with '-d': the format is read from the data`,
@@ -373,12 +378,14 @@ export function parseCommand(args: string[]): Command {
   }
   const format = parseFormat(values.format);
   const level = parseLevel(values.level);
+  const jobs = parseJobs(values.jobs);
   return {
     kind: "compress",
     input,
     ...output,
     format,
     ...(level === undefined ? {} : { level }),
+    ...(jobs === undefined ? {} : { jobs }),
     force,
   };
 }
@@ -469,6 +476,12 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
   } catch (error) {
     warnings.push(`${(error as Error).message}; using the default level`);
   }
+  let jobs: number | undefined;
+  try {
+    jobs = parseJobs(values.jobs);
+  } catch (error) {
+    warnings.push(`${(error as Error).message}; using one per core`);
+  }
   const store = parseStoreOptions(values, warnings);
   const directory = values.path ?? DEFAULT_DIRECTORY;
   if (directory === "") warnings.push("ignored an empty '-p' value");
@@ -479,6 +492,7 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
     ...(values.argument === undefined ? {} : { argument: values.argument }),
     format,
     ...(level === undefined ? {} : { level }),
+    ...(jobs === undefined ? {} : { jobs }),
     facts,
     store,
     ...(values.config === undefined ? {} : { configPath: values.config }),
@@ -777,6 +791,19 @@ function parseLevel(value: string | boolean | undefined): number | undefined {
     );
   }
   return level;
+}
+
+function parseJobs(value: string | boolean | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const jobs = parseWholeNumber(String(value));
+  if (jobs === undefined || jobs < 1 || jobs > 256) {
+    throw new UsageError(
+      `Cannot use jobs '${
+        printable(String(value))
+      }': expected a whole number from 1 to 256`,
+    );
+  }
+  return jobs;
 }
 
 function parseWholeNumber(value: string): number | undefined {

@@ -17,7 +17,7 @@ import {
   type StoreOptions,
 } from "./args.ts";
 import { writeFileAtomic } from "./atomic_file.ts";
-import { compressStream, type Format, formatExtension } from "./codec.ts";
+import { compress, type Format, formatExtension } from "./codec.ts";
 import { coreBaseName } from "./names.ts";
 import { CoreInspectorStream, type CoreReport } from "./core_inspector.ts";
 import { buildMetadata } from "./metadata.ts";
@@ -64,6 +64,12 @@ export interface CaptureOptions {
    * @default {undefined}
    */
   level?: number;
+  /**
+   * Worker threads for compression.
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  jobs?: number;
   /**
    * What the kernel told about the crash.
    *
@@ -209,10 +215,14 @@ export async function captureCore(
   let archive: string | undefined;
   let compressedSize = 0;
   if (reason === undefined) {
-    const compressed = input
-      .pipeThrough(limiter)
-      .pipeThrough(inspector)
-      .pipeThrough(compressStream({ format, ...(level ? { level } : {}) }))
+    const compressed = compress(
+      input.pipeThrough(limiter).pipeThrough(inspector),
+      {
+        format,
+        ...(level === undefined ? {} : { level }),
+        ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+      },
+    )
       .pipeThrough(
         spaceWatch(directory, limits.keepFree, (n) => compressedSize += n),
       );

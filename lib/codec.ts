@@ -7,6 +7,7 @@
 
 import { createGunzip, createInflate } from "node:zlib";
 import { gzipCompressStream } from "./gzip.ts";
+import { parallelCompress } from "./parallel_deflate.ts";
 import { toWebTransform } from "./_streams.ts";
 import { adler32, zlibCompressStream } from "./zlib.ts";
 
@@ -59,6 +60,58 @@ export function compressStream(
   return format === "gzip"
     ? gzipCompressStream(engine)
     : zlibCompressStream(engine);
+}
+
+/**
+ * The deflate level of parallel compression when none is given. Measured on
+ * real cores on a 2-core machine (README): level 3 writes 1.5% more than
+ * `gzip -6` in 37% of `pigz -6 -p 2`'s time; level 1 writes half again as
+ * much, level 6 takes a fifth longer for 1.2% less.
+ */
+export const DEFAULT_PARALLEL_LEVEL = 3;
+
+/** Options for {@linkcode compress}. */
+export interface CompressAllOptions extends CompressOptions {
+  /**
+   * Worker threads; 1 compresses in this thread with `CompressionStream`
+   * (or `node:zlib` at a given level).
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  jobs?: number;
+}
+
+/**
+ * Compresses a stream into one gzip member or zlib stream: in parallel
+ * workers when `jobs` is above 1, else in this thread.
+ *
+ * @param input The bytes.
+ * @param options Format, level and workers.
+ * @returns The compressed bytes.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { compress } from "./codec.ts";
+ * const file = await Deno.open("core");
+ * const gz = compress(file.readable, { jobs: 2 });
+ * ```
+ */
+export function compress(
+  input: ReadableStream<Uint8Array>,
+  options: CompressAllOptions = {},
+): ReadableStream<Uint8Array> {
+  const { format = "gzip", level, jobs = navigator.hardwareConcurrency || 1 } =
+    options;
+  if (jobs > 1) {
+    return parallelCompress(input, {
+      format,
+      level: level ?? DEFAULT_PARALLEL_LEVEL,
+      jobs,
+    });
+  }
+  return input.pipeThrough(
+    compressStream({ format, ...(level === undefined ? {} : { level }) }),
+  );
 }
 
 /** The file name extension of a format: `.gz` or `.zz`. */

@@ -31,6 +31,9 @@ const result = await new Deno.Command(Deno.execPath(), {
   args: [
     "compile",
     ...PERMISSION_FLAGS,
+    // The compression worker is loaded by URL at run time: embed it.
+    "--include",
+    `${root}lib/_deflate_worker.ts`,
     "--output",
     output,
     `${root}main.ts`,

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { compressStream, type Format, formatExtension } from "../codec.ts";
+import { compress, type Format, formatExtension } from "../codec.ts";
 import {
   openInput,
   type ProgressCallback,
@@ -35,6 +35,12 @@ export interface CompressFileOptions {
    * @default {undefined}
    */
   level?: number;
+  /**
+   * Worker threads.
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  jobs?: number;
   /**
    * Replace an existing output file.
    *
@@ -75,8 +81,10 @@ export async function compressFile(
   if (onProgress) {
     data = data.pipeThrough(progressStream(source.size, onProgress));
   }
-  data = data.pipeThrough(
-    compressStream({ format, ...(level === undefined ? {} : { level }) }),
-  );
+  data = compress(data, {
+    format,
+    ...(level === undefined ? {} : { level }),
+    ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+  });
   return await writeOutput(output, data, { force });
 }
