@@ -37,11 +37,13 @@ scope.onmessage = (event) => {
   const out = deflateRawSync(data, {
     level,
     finishFlush: constants.Z_SYNC_FLUSH,
-    // One output buffer (deflate never grows data by more than ~0.1%).
-    chunkSize: data.length + (data.length >> 8) + 1024,
     ...(dictionary === undefined ? {} : { dictionary }),
   });
-  const deflated = new Uint8Array(out); // A copy that owns its buffer.
+  // Hand over zlib's own buffer when the result fills it; else copy.
+  const deflated =
+    out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
+      ? new Uint8Array(out.buffer, 0, out.byteLength)
+      : new Uint8Array(out);
   const buffer = data.buffer as ArrayBuffer;
   scope.postMessage(
     { id, deflated, adler: adler ? adler32(1, data) : 0, data: buffer },

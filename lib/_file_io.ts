@@ -52,7 +52,9 @@ export async function openInput(path: string): Promise<Input> {
     );
   }
   return {
-    readable: mapErrors(readInChunks(file), path),
+    // The file's own byte stream: the parallel compressor reads it with
+    // BYOB reads into reused buffers.
+    readable: mapErrors(file.readable, path),
     size: info.isFile ? info.size : undefined,
     label: `'${path}'`,
   };
@@ -97,17 +99,41 @@ function mapErrors(
   readable: ReadableStream<Uint8Array>,
   path: string,
 ): ReadableStream<Uint8Array> {
-  return ReadableStream.from((async function* () {
-    try {
-      yield* readable;
-    } catch (error) {
-      throw new FileAccessError(
-        `Cannot read '${path}': ${fsReason(error)}`,
-        path,
-        { cause: error },
-      );
-    }
-  })());
+  // A byte stream again, so that consumers can still read it with BYOB
+  // reads into buffers of their own.
+  const reader = readable.getReader({ mode: "byob" });
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: READ_CHUNK,
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      try {
+        const { value, done } = await reader.read(
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+        );
+        if (done) {
+          controller.close();
+          if (value !== undefined) request.respondWithNewView(value);
+          return;
+        }
+        request.respondWithNewView(value);
+      } catch (error) {
+        controller.error(
+          new FileAccessError(
+            `Cannot read '${path}': ${fsReason(error)}`,
+            path,
+            {
+              cause: error,
+            },
+          ),
+        );
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 /** Passes bytes through, calling `onProgress` at most every 100 ms. */
