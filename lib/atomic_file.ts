@@ -11,6 +11,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { isZero } from "./_bytes.ts";
 import { errorText } from "./_text.ts";
 
 /** A file could not be opened, read, written or published. */
@@ -213,11 +214,6 @@ function fileSink(
       file.close();
     },
   });
-}
-
-function isZero(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i] !== 0) return false;
-  return true;
 }
 
 /** Moves a complete temporary file to its final name. */

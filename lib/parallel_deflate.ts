@@ -19,6 +19,7 @@ import { constants, deflateRawSync } from "node:zlib";
 import { adler32Combine, adler32Zeros, crc32, crc32Zeros } from "./checksum.ts";
 import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
 import { zlibHeader } from "./zlib.ts";
+import { isZero } from "./_bytes.ts";
 
 /** Bytes per block: large enough to keep message overhead small. */
 export const BLOCK_SIZE = 1 << 20;
@@ -299,15 +300,6 @@ function openReader(input: ReadableStream<Uint8Array>) {
       await (byob ?? reader)!.cancel(reason).catch(() => {});
     },
   };
-}
-
-/** True when every byte is zero (read a word at a time when aligned). */
-function isZero(data: Uint8Array): boolean {
-  const words = data.byteOffset % 4 === 0 ? Math.floor(data.length / 4) : 0;
-  const view = new Int32Array(data.buffer, data.byteOffset, words);
-  for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
-  for (let i = words * 4; i < data.length; i++) if (data[i] !== 0) return false;
-  return true;
 }
 
 /** Deflate data of a block of zeros, built once per size and level. */

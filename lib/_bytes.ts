@@ -1,0 +1,28 @@
+/**
+ * Private byte helpers.
+ *
+ * @module
+ */
+
+/**
+ * True when bytes `start` to `end` are all zero; reads 32-bit words where
+ * the memory is aligned, which is several times faster than bytes.
+ */
+export function isZero(
+  bytes: Uint8Array,
+  start = 0,
+  end = bytes.length,
+): boolean {
+  let i = start;
+  const address = bytes.byteOffset + i;
+  const head = Math.min(end, i + ((4 - (address % 4)) % 4));
+  for (; i < head; i++) if (bytes[i] !== 0) return false;
+  const words = Math.floor((end - i) / 4);
+  if (words > 0) {
+    const view = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let w = 0; w < words; w++) if (view[w] !== 0) return false;
+    i += words * 4;
+  }
+  for (; i < end; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
