@@ -59,7 +59,7 @@ Options:
   -f, --file IN       input file; - is stdin
   -o, --output OUT    output file; - is stdout (default IN.gz, IN.zz, or IN without .gz/.zz)
   -F, --format FMT    with -c, gz (default) or zlib
-  -l, --level N       with -c, compression level 1-9 (default 3; with -j 1, CompressionStream's)
+  -l, --level N       with -c, compression level 1-9 (default 5; with -j 1, CompressionStream's)
   -j, --jobs N        with -c, compression threads (default: one per core; 1: this thread only)
       --force         replace an existing output file
 Kernel facts, for core_pattern (all optional):

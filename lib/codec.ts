@@ -64,11 +64,11 @@ export function compressStream(
 
 /**
  * The deflate level of parallel compression when none is given. Measured on
- * real cores on a 2-core machine (README): level 3 writes 1.5% more than
- * `gzip -6` in 37% of `pigz -6 -p 2`'s time; level 1 writes half again as
- * much, level 6 takes a fifth longer for 1.2% less.
+ * real cores on a 2-core machine (README, `deno task bench`): level 5 writes
+ * within 2% of `gzip -6` on node and python heaps, as fast as level 3, which
+ * writes 4-13% more; level 6 takes a third longer for 0.5% less.
  */
-export const DEFAULT_PARALLEL_LEVEL = 3;
+export const DEFAULT_PARALLEL_LEVEL = 5;
 
 /** Options for {@linkcode compress}. */
 export interface CompressAllOptions extends CompressOptions {

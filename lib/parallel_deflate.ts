@@ -39,7 +39,7 @@ export interface ParallelCompressOptions {
   /**
    * Deflate level 1 to 9.
    *
-   * @default {3}
+   * @default {5}
    */
   level?: number;
   /**
@@ -87,7 +87,7 @@ export function parallelCompress(
 ): ReadableStream<Uint8Array> {
   const {
     format = "gzip",
-    level = 3,
+    level = 5,
     jobs = navigator.hardwareConcurrency || 1,
     blockSize = BLOCK_SIZE,
   } = options;

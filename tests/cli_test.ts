@@ -532,7 +532,10 @@ Deno.test("cli: a progress bar shows on a terminal for a long job, and never on 
   assert.equal(onTerminal.code, 0);
   const screen = text(onTerminal.stdout);
   const size = ((await Deno.stat(input)).size / 1048576).toFixed(1);
-  assert.match(screen, new RegExp(`\\[#{30}\\] 100% ${size} MiB of ${size} MiB`));
+  assert.match(
+    screen,
+    new RegExp(`\\[#{30}\\] 100% ${size} MiB of ${size} MiB`),
+  );
   const onPipe = await runMain([
     "-d",
     "-f",
