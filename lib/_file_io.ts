@@ -60,39 +60,8 @@ export async function openInput(path: string): Promise<Input> {
   };
 }
 
-/** Bytes per read from a file: large reads, few chunks, less overhead. */
+/** Bytes per read when a consumer does not bring its own buffer. */
 const READ_CHUNK = 1 << 20;
-
-/**
- * A file's bytes as a stream of 1 MiB chunks, each in a buffer of its own
- * (so a consumer may keep or transfer it). `FsFile.readable` reads 64 KiB at
- * a time, which costs more than the compression of zero pages.
- */
-export function readInChunks(file: Deno.FsFile): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const buffer = new Uint8Array(READ_CHUNK);
-      let filled = 0;
-      while (filled < READ_CHUNK) {
-        const n = await file.read(buffer.subarray(filled));
-        if (n === null) break;
-        filled += n;
-      }
-      if (filled > 0) {
-        controller.enqueue(
-          filled === READ_CHUNK ? buffer : buffer.slice(0, filled),
-        );
-      }
-      if (filled < READ_CHUNK) {
-        controller.close();
-        file.close();
-      }
-    },
-    cancel() {
-      file.close();
-    },
-  }, { highWaterMark: 1 });
-}
 
 /** Turns read errors of a file into {@linkcode FileAccessError}s. */
 function mapErrors(

@@ -20,6 +20,43 @@ const QEMU: Record<string, string> = {
   powerpc: "qemu-ppc",
 };
 
+/**
+ * Starts the crash program in "wait" mode, returns what it printed once it
+ * says "ready" (within 30 s: qemu can be slow to start), and kills it.
+ */
+async function runsToReady(argv: string[]): Promise<string> {
+  const child = new Deno.Command(argv[0]!, {
+    args: [...argv.slice(1), "wait"],
+    stdout: "piped",
+    stdin: "null",
+    stderr: "null",
+  }).spawn();
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It has exited already.
+    }
+  };
+  const timer = setTimeout(kill, 30_000);
+  let text = "";
+  try {
+    const reader = child.stdout.getReader();
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+  } finally {
+    clearTimeout(timer);
+    kill();
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  }
+  return text;
+}
+
 /** The bytes `readelf -x SECTION` dumps. */
 async function readelfHex(path: string, section: string): Promise<Uint8Array> {
   const out = await check("readelf", ["-x", section, path]);
@@ -65,11 +102,7 @@ Deno.test("stampUuid() adds a .uuid that readelf shows, objcopy agrees with, and
     await readUuid(`${dir.path}/objcopied`),
   );
   // Everything else is as it was: the program runs and keeps its identity.
-  const run = await runTool("sh", [
-    "-c",
-    `'${stamped}' wait & pid=$!; sleep 0.3; kill $pid`,
-  ]);
-  assert.equal(new TextDecoder().decode(run.stdout), "ready\n");
+  assert.equal(await runsToReady([stamped]), "ready\n");
   assert.equal(await readelfBuildId(stamped), await readelfBuildId(program));
   assert.equal(
     (await Deno.stat(stamped)).mode! & 0o777,
@@ -104,11 +137,11 @@ Deno.test("stampUuid() stamps programs of every architecture, which still run un
       fixture.arch,
     );
     const qemu = QEMU[fixture.arch];
-    const run = await runTool(
-      "sh",
-      ["-c", `${qemu ?? ""} '${stamped}' wait & pid=$!; sleep 1; kill $pid`],
+    assert.equal(
+      await runsToReady(qemu === undefined ? [stamped] : [qemu, stamped]),
+      "ready\n",
+      fixture.arch,
     );
-    assert.equal(new TextDecoder().decode(run.stdout), "ready\n", fixture.arch);
   }
 });
 

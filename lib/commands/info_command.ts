@@ -46,27 +46,6 @@ export type FileDescription =
     metadata: CoreMetadata;
   };
 
-/** Sidecar fields that only the capture could know (not in the core). */
-const CAPTURE_ONLY: (keyof CoreMetadata)[] = [
-  "hostname",
-  "exe",
-  "cmdline",
-  "argument",
-  "uuid",
-  "uuid_truncated",
-  "uuid_file",
-  "package",
-  "program_source",
-  "rlimit",
-  "dumpable",
-  "cgroup",
-  "status",
-  "level",
-  "duration_ms",
-  "time",
-  "warnings",
-];
-
 /**
  * Describes a file: a program (its identity), or a core (the sidecar's
  * fields, computed from the core; for a stored core, the fields only the
@@ -178,9 +157,6 @@ async function captureFields(path: string): Promise<Partial<CoreMetadata>> {
       if (value !== null && value !== undefined) {
         fields[name as keyof CoreMetadata] = value;
       }
-    }
-    for (const name of CAPTURE_ONLY) {
-      if (stored[name] !== undefined) fields[name] = stored[name];
     }
     return fields as Partial<CoreMetadata>;
   } catch {
