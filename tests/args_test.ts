@@ -303,3 +303,27 @@ Deno.test("parseCommand() reads list, info, extract and debug", () => {
   );
   assert.throws(() => parseCommand(["info"]), /expected one file, found 0/);
 });
+
+Deno.test("parseCommand() reads -j for compression, and capture turns a bad -j into a warning", () => {
+  assert.deepEqual(parseCommand(["-c", "-f", "big", "-j", "4"]), {
+    kind: "compress",
+    input: "big",
+    format: "gzip",
+    jobs: 4,
+    force: false,
+  });
+  assert.throws(
+    () => parseCommand(["-c", "-f", "big", "--jobs", "0"]),
+    /Cannot use jobs '0': expected a whole number from 1 to 256/,
+  );
+  assert.throws(
+    () => parseCommand(["-d", "-f", "big.gz", "-j", "2"]),
+    /Cannot use '--jobs' with '-d'/,
+  );
+  const capture = parseCaptureArgs(["-c", "-j", "many"]);
+  assert.equal(capture.jobs, undefined);
+  assert.deepEqual(capture.warnings, [
+    "Cannot use jobs 'many': expected a whole number from 1 to 256; using one per core",
+  ]);
+  assert.equal(parseCaptureArgs(["-c", "-j", "1"]).jobs, 1);
+});
