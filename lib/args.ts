@@ -781,29 +781,29 @@ function parseFormat(value: string | boolean | undefined): Format {
 }
 
 function parseLevel(value: string | boolean | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const level = parseWholeNumber(String(value));
-  if (level === undefined || level < 1 || level > 9) {
-    throw new UsageError(
-      `Cannot use level '${
-        printable(String(value))
-      }': expected a whole number from 1 to 9`,
-    );
-  }
-  return level;
+  return parseBounded(value, "level", 9);
 }
 
 function parseJobs(value: string | boolean | undefined): number | undefined {
+  return parseBounded(value, "jobs", 256);
+}
+
+/** A whole number from 1 to `max`, or a UsageError naming the option. */
+function parseBounded(
+  value: string | boolean | undefined,
+  name: string,
+  max: number,
+): number | undefined {
   if (value === undefined) return undefined;
-  const jobs = parseWholeNumber(String(value));
-  if (jobs === undefined || jobs < 1 || jobs > 256) {
+  const number = parseWholeNumber(String(value));
+  if (number === undefined || number < 1 || number > max) {
     throw new UsageError(
-      `Cannot use jobs '${
+      `Cannot use ${name} '${
         printable(String(value))
-      }': expected a whole number from 1 to 256`,
+      }': expected a whole number from 1 to ${max}`,
     );
   }
-  return jobs;
+  return number;
 }
 
 function parseWholeNumber(value: string): number | undefined {

@@ -16,12 +16,14 @@
  * writes the same as JSON to `bench/results.json`.
  *
  * Options: `--runs N` (default 3), `--small` (heaps of a tenth the size, for
- * a quick look), `--keep` (keep `bench/work`).
+ * a quick look; its cores and results stay in `bench/work-small`), `--keep`
+ * (keep the compressed outputs).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { measure } from "./measure.ts";
 import { PERMISSION_FLAGS } from "./permissions.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -35,51 +37,22 @@ const { values } = parseArgs({
 });
 const runs = Math.max(1, Number(values.runs));
 const scale = values.small ? 0.1 : 1;
-const work = `${root}bench/work`;
+// Small runs keep their own cores and results: the committed table is the
+// full one.
+const work = `${root}bench/work${values.small ? "-small" : ""}`;
+const results = values.small ? work : `${root}bench`;
 await Deno.mkdir(work, { recursive: true });
 
 /** What one timed command did. */
-interface Sample {
-  seconds: number;
-  peakKib: number;
-}
+type Sample = { seconds: number; peakKib: number };
 
-/** Runs argv (its stdout to `stdout` when given), timing it and sampling VmHWM. */
-async function measure(argv: string[], stdout?: string): Promise<Sample> {
-  const [program, ...args] = stdout === undefined
-    ? argv
-    : ["sh", "-c", `exec ${argv.map((a) => `'${a}'`).join(" ")} > '${stdout}'`];
-  const started = performance.now();
-  const child = new Deno.Command(program!, {
-    args,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let peakKib = 0;
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      try {
-        const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
-        const match = /VmHWM:\s+(\d+) kB/.exec(status);
-        if (match) peakKib = Math.max(peakKib, Number(match[1]));
-      } catch {
-        // Exited.
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  })();
-  const output = await child.output();
-  const seconds = (performance.now() - started) / 1000;
-  running = false;
-  await sampler;
-  if (!output.success) {
-    throw new Error(
-      `${argv.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`,
-    );
+/** Runs argv (its stdout to `stdout` when given); fails loudly on failure. */
+async function timed(argv: string[], stdout?: string): Promise<Sample> {
+  const result = await measure(argv, stdout === undefined ? {} : { stdout });
+  if (result.code !== 0) {
+    throw new Error(`${argv.join(" ")} failed: ${result.stderr}`);
   }
-  return { seconds, peakKib };
+  return result;
 }
 
 function median(values: number[]): number {
@@ -253,7 +226,7 @@ for (const core of cores) {
     const samples: Sample[] = [];
     for (let i = 0; i < runs; i++) {
       await Deno.remove(`${out}.gz`).catch(() => {});
-      samples.push(await measure(argv, toStdout ? `${out}.gz` : undefined));
+      samples.push(await timed(argv, toStdout ? `${out}.gz` : undefined));
     }
     const bytes = (await Deno.stat(`${out}.gz`)).size;
     sizes.set(tool, bytes);
@@ -296,7 +269,7 @@ for (const core of cores) {
     const samples: Sample[] = [];
     for (let i = 0; i < runs; i++) {
       await Deno.remove(`${out}.raw`).catch(() => {});
-      samples.push(await measure(argv, toStdout ? `${out}.raw` : undefined));
+      samples.push(await timed(argv, toStdout ? `${out}.raw` : undefined));
     }
     const info = await Deno.stat(`${out}.raw`);
     if (info.size !== size) {
@@ -345,7 +318,7 @@ for (const core of cores) {
   }
 }
 await Deno.writeTextFile(
-  `${root}bench/results.json`,
+  `${results}/results.json`,
   JSON.stringify(
     {
       date: new Date().toISOString(),
@@ -357,7 +330,7 @@ await Deno.writeTextFile(
     2,
   ) + "\n",
 );
-await Deno.writeTextFile(`${root}bench/results.md`, lines.join("\n") + "\n");
+await Deno.writeTextFile(`${results}/results.md`, lines.join("\n") + "\n");
 // deno-lint-ignore no-console
 console.log(lines.join("\n"));
 if (!values.keep) {

@@ -1,41 +1,12 @@
 import assert from "node:assert/strict";
+import { measure } from "../scripts/measure.ts";
 import { mainCommand, runTool, tempDir } from "./_helpers.ts";
 
 const GIB = 1 << 30;
 
-/** Runs main.ts, sampling its peak RSS (VmHWM) until it exits. */
-async function runMeasured(
-  args: string[],
-): Promise<{ code: number; stderr: string; peakKib: number }> {
-  const [deno, ...rest] = mainCommand();
-  const child = new Deno.Command(deno!, {
-    args: [...rest, ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let peakKib = 0;
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      try {
-        const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
-        const match = /VmHWM:\s+(\d+) kB/.exec(status);
-        if (match) peakKib = Math.max(peakKib, Number(match[1]));
-      } catch {
-        // The process has exited.
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  })();
-  const output = await child.output();
-  running = false;
-  await sampler;
-  return {
-    code: output.code,
-    stderr: new TextDecoder().decode(output.stderr),
-    peakKib,
-  };
+/** Runs main.ts as the binary runs, measuring its peak RSS. */
+async function runMeasured(args: string[]) {
+  return await measure([...mainCommand(), ...args]);
 }
 
 /** A sparse file with data blocks at the start, at every 256 MiB, and at the end. */
