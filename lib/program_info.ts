@@ -13,7 +13,6 @@
 import { FileAccessError, fsReason } from "./atomic_file.ts";
 import {
   type ElfFile,
-  type ElfHeader,
   findSection,
   PT_NOTE,
   readElf,
@@ -35,7 +34,8 @@ const MAX_NOTE_AREA = 64 << 10;
 
 /** The identity of a program. */
 export interface ProgramInfo {
-  header: ElfHeader;
+  /** The program's header and tables (contents not read). */
+  elf: ElfFile;
   /** The `.uuid` section's bytes, at most {@linkcode MAX_UUID_BYTES}. */
   uuid?: Uint8Array;
   /** True when `.uuid` was longer than what was kept. */
@@ -79,7 +79,7 @@ export async function readProgramInfo(
   const { maxUuidBytes = MAX_UUID_BYTES } = options;
   using file = await openRegularFile(path);
   const elf = await readElf(file);
-  const info: ProgramInfo = { header: elf.header, uuidTruncated: false };
+  const info: ProgramInfo = { elf, uuidTruncated: false };
   const uuid = findSection(elf, ".uuid");
   if (uuid !== undefined && uuid.type !== SHT_NOBITS) {
     const length = Math.min(uuid.size, maxUuidBytes);

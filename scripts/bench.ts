@@ -43,16 +43,28 @@ const work = `${root}bench/work${values.small ? "-small" : ""}`;
 const results = values.small ? work : `${root}bench`;
 await Deno.mkdir(work, { recursive: true });
 
-/** What one timed command did. */
-type Sample = { seconds: number; peakKib: number };
-
-/** Runs argv (its stdout to `stdout` when given); fails loudly on failure. */
-async function timed(argv: string[], stdout?: string): Promise<Sample> {
-  const result = await measure(argv, stdout === undefined ? {} : { stdout });
-  if (result.code !== 0) {
-    throw new Error(`${argv.join(" ")} failed: ${result.stderr}`);
+/**
+ * Runs argv `runs` times, each into a fresh `output` (its stdout when
+ * `toStdout`); fails loudly. Returns the median seconds, the highest peak
+ * RSS in MB and the last output's file info.
+ */
+async function repeat(argv: string[], output: string, toStdout: boolean) {
+  const seconds: number[] = [];
+  let peakKib = 0;
+  for (let i = 0; i < runs; i++) {
+    await Deno.remove(output).catch(() => {});
+    const result = await measure(argv, toStdout ? { stdout: output } : {});
+    if (result.code !== 0) {
+      throw new Error(`${argv.join(" ")} failed: ${result.stderr}`);
+    }
+    seconds.push(result.seconds);
+    peakKib = Math.max(peakKib, result.peakKib);
   }
-  return result;
+  return {
+    seconds: median(seconds),
+    peak: peakKib / 1024,
+    info: await Deno.stat(output),
+  };
 }
 
 function median(values: number[]): number {
@@ -223,23 +235,17 @@ for (const core of cores) {
   ];
   const sizes = new Map<string, number>();
   for (const [tool, argv, toStdout] of compressors) {
-    const samples: Sample[] = [];
-    for (let i = 0; i < runs; i++) {
-      await Deno.remove(`${out}.gz`).catch(() => {});
-      samples.push(await timed(argv, toStdout ? `${out}.gz` : undefined));
-    }
-    const bytes = (await Deno.stat(`${out}.gz`)).size;
-    sizes.set(tool, bytes);
-    const seconds = median(samples.map((s) => s.seconds));
+    const { seconds, peak, info } = await repeat(argv, `${out}.gz`, toStdout);
+    sizes.set(tool, info.size);
     rows.push({
       core: core.name,
       operation: "compress",
       tool,
       seconds,
       mb_per_s: size / 1e6 / seconds,
-      output_bytes: bytes,
+      output_bytes: info.size,
       ratio_to_gzip6: null,
-      peak_rss_mb: Math.max(...samples.map((s) => s.peakKib)) / 1024,
+      peak_rss_mb: peak,
     });
     if (tool === "gzcoredump") {
       await Deno.copyFile(`${out}.gz`, `${work}/ours.gz`);
@@ -266,16 +272,10 @@ for (const core of cores) {
     ["zstd -d", ["zstd", "-d", "-q", "-c", `${work}/ours.zst`], true],
   ];
   for (const [tool, argv, toStdout] of decompressors) {
-    const samples: Sample[] = [];
-    for (let i = 0; i < runs; i++) {
-      await Deno.remove(`${out}.raw`).catch(() => {});
-      samples.push(await timed(argv, toStdout ? `${out}.raw` : undefined));
-    }
-    const info = await Deno.stat(`${out}.raw`);
+    const { seconds, peak, info } = await repeat(argv, `${out}.raw`, toStdout);
     if (info.size !== size) {
       throw new Error(`${tool} wrote ${info.size} bytes, expected ${size}`);
     }
-    const seconds = median(samples.map((s) => s.seconds));
     rows.push({
       core: core.name,
       operation: "decompress",
@@ -284,7 +284,7 @@ for (const core of cores) {
       mb_per_s: size / 1e6 / seconds,
       output_bytes: info.size,
       ratio_to_gzip6: null,
-      peak_rss_mb: Math.max(...samples.map((s) => s.peakKib)) / 1024,
+      peak_rss_mb: peak,
       allocated_bytes: (info.blocks ?? 0) * 512,
     });
   }

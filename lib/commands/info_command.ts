@@ -13,7 +13,6 @@ import {
   ET_CORE,
   machineName,
   parseElfHeader,
-  readElf,
   readFileAt,
   typeName,
 } from "../elf.ts";
@@ -86,8 +85,7 @@ export async function describeFile(path: string): Promise<FileDescription> {
   if (format === undefined) {
     const header = parseElfHeader(head, { fileSize: info.size });
     if (header.type !== ET_CORE) {
-      using file = await openRegularFile(path);
-      const elf = await readElf(file);
+      const program = await readProgramInfo(path);
       return {
         kind: "program",
         path,
@@ -96,9 +94,9 @@ export async function describeFile(path: string): Promise<FileDescription> {
         machine: header.machine,
         elfClass: header.class,
         littleEndian: header.littleEndian,
-        sections: elf.sections.length,
-        segments: elf.programs.length,
-        program: await readProgramInfo(path),
+        sections: program.elf.sections.length,
+        segments: program.elf.programs.length,
+        program,
       };
     }
   }
