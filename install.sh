@@ -137,7 +137,7 @@ else
 	run rm -rf "$root$share/lib"
 	run cp -R "$here/lib" "$here/main.ts" "$here/deno.json" "$root$share/"
 	write "$root$target.new" "#!/bin/sh
-DENO_DIR=$share/cache DENO_NO_UPDATE_CHECK=1 exec $deno run --allow-all --no-prompt --v8-flags=--max-semi-space-size=1 $share/main.ts \"\$@\""
+DENO_DIR=$share/cache DENO_NO_UPDATE_CHECK=1 exec $deno run --allow-all --no-prompt --v8-flags=--max-semi-space-size=1,--expose-gc $share/main.ts \"\$@\""
 fi
 run chmod 755 "$root$target.new"
 run mv -f "$root$target.new" "$root$target"

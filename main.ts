@@ -60,7 +60,8 @@ Options:
   -o, --output OUT    output file; - is stdout (default IN.gz, IN.zz, or IN without .gz/.zz)
   -F, --format FMT    with -c, gz (default) or zlib
   -l, --level N       with -c, compression level 1-9 (default 5; with -j 1, CompressionStream's)
-  -j, --jobs N        with -c, compression threads (default: one per core; 1: this thread only)
+  -j, --jobs N        threads (default: one per core; 1: this thread only); -d uses them
+                      for files gzcoredump wrote (their header indexes their chunks)
       --force         replace an existing output file
 Kernel facts, for core_pattern (all optional):
   -P, --pid %P   -u, --uid %u   -g, --gid %g   -s, --signal %s   -t, --time %t
@@ -134,6 +135,7 @@ async function run(command: Command, args: string[]): Promise<number> {
       await decompressFile(input, {
         force,
         ...(command.output === undefined ? {} : { output: command.output }),
+        ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
         ...progressOption(),
       });
       return 0;

@@ -1,19 +1,19 @@
 /**
- * Private worker of the parallel compressor: deflates one block with the
- * previous 32 KiB as dictionary, ending in a sync flush (byte-aligned, not
- * final), so that blocks join into one deflate stream, as pigz joins them.
+ * Private worker of the parallel compressor: deflates one block on its own,
+ * ending in a sync flush (byte-aligned, not final), so that blocks join into
+ * one deflate stream, as pigz joins them.
  *
  * @module
  */
 
 import { constants, deflateRawSync } from "node:zlib";
 import { adler32 } from "./zlib.ts";
+import { garbageMeter } from "./_memory.ts";
 
 /** A block to deflate. */
 export interface DeflateTask {
   id: number;
   data: Uint8Array;
-  dictionary: Uint8Array | undefined;
   level: number;
   /** Also compute the block's Adler-32 (zlib format). */
   adler: boolean;
@@ -32,12 +32,13 @@ const scope = self as unknown as {
   postMessage(message: DeflateResult, transfer: Transferable[]): void;
 };
 
+const collect = garbageMeter();
+
 scope.onmessage = (event) => {
-  const { id, data, dictionary, level, adler } = event.data;
+  const { id, data, level, adler } = event.data;
   const out = deflateRawSync(data, {
     level,
     finishFlush: constants.Z_SYNC_FLUSH,
-    ...(dictionary === undefined ? {} : { dictionary }),
   });
   // Hand over zlib's own buffer when the result fills it; else copy.
   const deflated =
@@ -49,4 +50,5 @@ scope.onmessage = (event) => {
     { id, deflated, adler: adler ? adler32(1, data) : 0, data: buffer },
     [deflated.buffer as ArrayBuffer, buffer],
   );
+  collect(data.length);
 };

@@ -138,7 +138,11 @@ export function progressStream(
 export async function writeOutput(
   path: string,
   data: ReadableStream<Uint8Array>,
-  options: { force: boolean; sparse?: boolean },
+  options: {
+    force: boolean;
+    sparse?: boolean;
+    amend?: () => { offset: number; bytes: Uint8Array } | undefined;
+  },
 ): Promise<string> {
   if (path === "-") {
     await data.pipeTo(Deno.stdout.writable, { preventClose: true });
@@ -171,5 +175,9 @@ export async function writeOutput(
     mode: 0o600,
     replace: options.force,
     sparse: options.sparse ?? false,
+    // The input is kept: like gzip and zstd, no fsync (a stored core from
+    // the capture path is synced).
+    sync: false,
+    ...(options.amend === undefined ? {} : { amend: options.amend }),
   });
 }

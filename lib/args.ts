@@ -111,6 +111,8 @@ export interface DecompressCommand {
   input: string;
   /** Output path, `-` for stdout, or undefined for the default name. */
   output?: string;
+  /** Worker threads for a file written by the parallel compressor. */
+  jobs?: number;
   force: boolean;
 }
 
@@ -367,14 +369,21 @@ export function parseCommand(args: string[]): Command {
   };
   const force = values.force === true;
   if (values.decompress) {
-    for (const name of ["format", "level", "jobs"] as const) {
+    for (const name of ["format", "level"] as const) {
       if (values[name] !== undefined) {
         throw new UsageError(
           `Cannot use '--${name}' with '-d': the format is read from the data`,
         );
       }
     }
-    return { kind: "decompress", input, ...output, force };
+    const jobs = parseJobs(values.jobs);
+    return {
+      kind: "decompress",
+      input,
+      ...output,
+      ...(jobs === undefined ? {} : { jobs }),
+      force,
+    };
   }
   const format = parseFormat(values.format);
   const level = parseLevel(values.level);

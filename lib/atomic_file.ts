@@ -11,7 +11,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { isZero } from "./_bytes.ts";
+import { isSharedZeros, isZero } from "./_bytes.ts";
 import { errorText } from "./_text.ts";
 
 /** A file could not be opened, read, written or published. */
@@ -65,6 +65,23 @@ export interface WriteFileAtomicOptions {
    * @default {false}
    */
   sparse?: boolean;
+  /**
+   * Called once all the data is written: bytes to write over the file at
+   * an offset before it is synced (a header that could only be completed
+   * at the end).
+   *
+   * @default {undefined}
+   */
+  amend?: () => { offset: number; bytes: Uint8Array } | undefined;
+  /**
+   * `fsync` the file before publishing it, so that it survives a power
+   * loss, not only a crash of the process. Off is for copies whose source
+   * is kept (as gzip and zstd write): the file is still never seen
+   * half-written.
+   *
+   * @default {true}
+   */
+  sync?: boolean;
 }
 
 /** How many alternative names `unique` tries before giving up. */
@@ -99,7 +116,13 @@ export async function writeFileAtomic(
     options;
   const temp = await createTempFile(path, mode);
   try {
-    await data.pipeTo(fileSink(temp.file, path, sparse));
+    await data.pipeTo(
+      fileSink(temp.file, path, {
+        sparse,
+        sync: options.sync ?? true,
+        ...(options.amend === undefined ? {} : { amend: options.amend }),
+      }),
+    );
     return await publish(temp.path, path, { replace, unique });
   } catch (error) {
     await removeQuietly(temp.path);
@@ -152,8 +175,9 @@ const HOLE_BLOCK = 4096;
 function fileSink(
   file: Deno.FsFile,
   path: string,
-  sparse: boolean,
+  options: Pick<WriteFileAtomicOptions, "sparse" | "amend" | "sync">,
 ): WritableStream<Uint8Array> {
+  const { sparse = false, amend, sync = true } = options;
   const fail = (error: unknown) =>
     new FileAccessError(`Cannot write '${path}': ${fsReason(error)}`, path, {
       cause: error,
@@ -172,6 +196,11 @@ function fileSink(
       try {
         if (!sparse) {
           await writeAt(chunk, position);
+          position += chunk.length;
+          return;
+        }
+        if (isSharedZeros(chunk)) {
+          // Known zeros (a chunk the decompressor did not inflate): a hole.
           position += chunk.length;
           return;
         }
@@ -203,7 +232,16 @@ function fileSink(
       try {
         // Trailing holes: the size is set without writing them.
         if (sparse && written < position) await file.truncate(position);
-        await file.sync();
+        const patch = amend?.();
+        if (patch !== undefined) {
+          if (patch.offset + patch.bytes.length > position) {
+            throw new RangeError(
+              `a patch of ${patch.bytes.length} bytes at offset ${patch.offset} ends past the end of the data (${position} bytes)`,
+            );
+          }
+          await writeAt(patch.bytes, patch.offset);
+        }
+        if (sync) await file.sync();
       } catch (error) {
         throw fail(error);
       } finally {

@@ -17,6 +17,7 @@ import {
   type StoreOptions,
 } from "./args.ts";
 import { writeFileAtomic } from "./atomic_file.ts";
+import type { FilePatch } from "./gzip_index.ts";
 import { compress, type Format, formatExtension } from "./codec.ts";
 import { coreBaseName } from "./names.ts";
 import { CoreInspectorStream, type CoreReport } from "./core_inspector.ts";
@@ -214,6 +215,7 @@ export async function captureCore(
   const inspector = new CoreInspectorStream();
   let archive: string | undefined;
   let compressedSize = 0;
+  let patch: FilePatch | undefined;
   if (reason === undefined) {
     const compressed = compress(
       input.pipeThrough(limiter).pipeThrough(inspector),
@@ -221,6 +223,15 @@ export async function captureCore(
         format,
         ...(level === undefined ? {} : { level }),
         ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+        // The chunk index for parallel decompression, sized by the core's
+        // own headers, written over the header at the end.
+        index: {
+          expectedSize: () => {
+            const declared = inspector.declaredSize;
+            return declared === undefined ? undefined : Math.min(declared, cut);
+          },
+          onPatch: (p) => patch = p,
+        },
       },
     )
       .pipeThrough(
@@ -230,10 +241,7 @@ export async function captureCore(
       archive = await writeFileAtomic(
         join(directory, base + extension),
         compressed,
-        {
-          mode,
-          unique: true,
-        },
+        { mode, unique: true, amend: () => patch },
       );
     } catch (error) {
       if (!(error instanceof KeepFreeError)) throw error;

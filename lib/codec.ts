@@ -7,9 +7,16 @@
 
 import { createGunzip, createInflate } from "node:zlib";
 import { gzipCompressStream } from "./gzip.ts";
-import { parallelCompress } from "./parallel_deflate.ts";
+import { type IndexOptions, parallelCompress } from "./parallel_deflate.ts";
 import { toWebTransform } from "./_streams.ts";
 import { adler32, zlibCompressStream } from "./zlib.ts";
+import { extraFieldEnd, readGzipIndex } from "./gzip_index.ts";
+import {
+  ChunkError,
+  MAX_PARALLEL_CHUNK,
+  parallelInflate,
+} from "./parallel_inflate.ts";
+import { openByteSource } from "./_byte_source.ts";
 
 /** Compressed container formats the tool reads and writes. */
 export type Format = "gzip" | "zlib";
@@ -79,6 +86,13 @@ export interface CompressAllOptions extends CompressOptions {
    * @default {navigator.hardwareConcurrency}
    */
   jobs?: number;
+  /**
+   * With parallel gzip output to a file: the chunk index for parallel
+   * decompression (`gzip_index.ts`).
+   *
+   * @default {undefined}
+   */
+  index?: IndexOptions;
 }
 
 /**
@@ -107,6 +121,7 @@ export function compress(
       format,
       level: level ?? DEFAULT_PARALLEL_LEVEL,
       jobs,
+      ...(options.index === undefined ? {} : { index: options.index }),
     });
   }
   return input.pipeThrough(
@@ -157,22 +172,38 @@ export interface DecompressOptions {
    * @default {"the input"}
    */
   label?: string;
+  /**
+   * The input's size in bytes, when it is a file: a gzip member with a chunk
+   * index that fits it (`gzip_index.ts`) is then inflated in parallel.
+   *
+   * @default {undefined}
+   */
+  size?: number;
+  /**
+   * Worker threads for an indexed gzip member; 1 inflates in this thread.
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  jobs?: number;
 }
 
 /**
  * Decompresses a gzip (one or more members) or zlib stream, telling the
  * format from the data. Checksums and lengths are verified; the returned
  * stream errors with {@linkcode ArchiveFormatError} on bad or truncated data.
+ * A file written by the parallel compressor (one gzip member with a chunk
+ * index) is inflated in parallel when its `size` is given.
  *
  * @param input The compressed bytes.
- * @param options How to name the input in messages.
+ * @param options How to name the input in messages; its size; workers.
  * @returns The decompressed bytes.
  *
  * @example Usage
  * ```ts ignore
  * import { decompress } from "./codec.ts";
  * const file = await Deno.open("core.gz");
- * for await (const chunk of decompress(file.readable)) {
+ * const { size } = await file.stat();
+ * for await (const chunk of decompress(file.readable, { size })) {
  *   // ...
  * }
  * ```
@@ -181,58 +212,74 @@ export function decompress(
   input: ReadableStream<Uint8Array>,
   options: DecompressOptions = {},
 ): ReadableStream<Uint8Array> {
-  return ReadableStream.from(inflate(input, options.label ?? "the input"));
+  return ReadableStream.from(inflate(input, options));
 }
 
 async function* inflate(
   input: ReadableStream<Uint8Array>,
-  label: string,
+  options: DecompressOptions,
 ): AsyncGenerator<Uint8Array> {
-  const reader = input.getReader();
-  let head: Uint8Array = new Uint8Array(0);
-  let done = false;
+  const label = options.label ?? "the input";
+  const jobs = options.jobs ?? (navigator.hardwareConcurrency || 1);
+  const source = openByteSource(input);
+  let head: Uint8Array;
   try {
-    while (head.length < 3 && !done) {
-      const next = await reader.read();
-      if (next.done) done = true;
-      else head = concat(head, next.value);
-    }
+    head = await source.fill(new Uint8Array(12));
   } catch (error) {
-    reader.releaseLock();
+    source.release();
     throw error;
   }
   if (head.length === 0) {
-    reader.releaseLock();
+    source.release();
     throw new ArchiveFormatError(
       `Cannot decompress ${label}: it is empty, expected a gzip or zlib stream`,
     );
   }
   const format = detectFormat(head);
   if (format === undefined) {
-    reader.releaseLock();
+    source.release();
     throw new ArchiveFormatError(
       `Cannot decompress ${label}: found bytes ${
         hex(head.subarray(0, 3))
       } at offset 0, expected a gzip (1f 8b 08) or zlib (78 xx) header`,
     );
   }
+  if (format === "gzip" && options.size !== undefined && jobs > 1) {
+    const end = extraFieldEnd(head);
+    if (end > head.length) {
+      head = concat(head, await source.fill(new Uint8Array(end - head.length)));
+    }
+    const index = readGzipIndex(head, options.size);
+    if (index !== undefined && index.chunkSize <= MAX_PARALLEL_CHUNK) {
+      try {
+        yield* parallelInflate(source, index, { jobs });
+        return;
+      } catch (error) {
+        if (!(error instanceof ChunkError)) throw error;
+        throw new ArchiveFormatError(
+          `Cannot decompress ${label}: ${error.message}`,
+          { cause: error },
+        );
+      } finally {
+        source.release();
+      }
+    }
+  }
+  source.unread(head);
   let consumed = 0;
   // The last four input bytes: a zlib stream must end with its Adler-32.
   let tail: Uint8Array = new Uint8Array(0);
-  const source = ReadableStream.from((async function* () {
+  const compressed = ReadableStream.from((async function* () {
     try {
-      let chunk: Uint8Array | undefined = head;
-      while (chunk !== undefined) {
+      for (;;) {
+        const chunk = await source.read();
+        if (chunk === undefined) return;
         yield chunk;
         consumed += chunk.length;
         tail = concat(tail, chunk.subarray(-4)).subarray(-4);
-        const next: ReadableStreamReadResult<Uint8Array> | undefined = done
-          ? undefined
-          : await reader.read();
-        chunk = next?.done === false ? next.value : undefined;
       }
     } finally {
-      reader.releaseLock();
+      source.release();
     }
   })());
   const engine = toWebTransform(
@@ -243,7 +290,7 @@ async function* inflate(
   );
   let adler = 1;
   try {
-    for await (const chunk of source.pipeThrough(engine)) {
+    for await (const chunk of compressed.pipeThrough(engine)) {
       if (format === "zlib") adler = adler32(adler, chunk);
       yield chunk;
     }

@@ -134,6 +134,17 @@ export class CoreInspectorStream
     this.#want(0, 64, (bytes) => this.#onHeader(bytes));
   }
 
+  /**
+   * The core's size as its headers declare it, known as soon as the
+   * program header table has passed (the compressor sizes its index by it);
+   * undefined before that, or when the input is not an ELF core.
+   */
+  get declaredSize(): number | undefined {
+    const { header, programs } = this.#report;
+    if (header === undefined || programs.length === 0) return undefined;
+    return expectedFileSize({ header, programs, sections: [] });
+  }
+
   /** The report; complete once the stream has been flushed. */
   get report(): CoreReport {
     if (!this.#finished) this.#finish();

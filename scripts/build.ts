@@ -31,9 +31,11 @@ const result = await new Deno.Command(Deno.execPath(), {
   args: [
     "compile",
     ...PERMISSION_FLAGS,
-    // The compression worker is loaded by URL at run time: embed it.
+    // The workers are loaded by URL at run time: embed them.
     "--include",
     `${root}lib/_deflate_worker.ts`,
+    "--include",
+    `${root}lib/_inflate_worker.ts`,
     "--output",
     output,
     `${root}main.ts`,

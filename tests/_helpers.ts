@@ -351,3 +351,29 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Zeros, text and random bytes in runs of up to 3 MB that do not line up
+ * with blocks; `zeros: false` leaves the zero runs out.
+ */
+export function mixed(
+  size: number,
+  options: { zeros?: boolean } = {},
+): Uint8Array {
+  const kinds = options.zeros === false ? 2 : 3;
+  const random = seededRandom(size);
+  const data = new Uint8Array(size);
+  for (let at = 0; at < size;) {
+    const run = Math.min(size - at, Math.floor(random() * 3_000_000));
+    const kind = 3 - kinds + Math.floor(random() * kinds);
+    for (let i = at; i < at + run; i++) {
+      data[i] = kind === 0
+        ? 0
+        : kind === 1
+        ? 97 + (i % 26)
+        : Math.floor(random() * 256);
+    }
+    at += run;
+  }
+  return data;
+}

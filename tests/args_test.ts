@@ -304,7 +304,7 @@ Deno.test("parseCommand() reads list, info, extract and debug", () => {
   assert.throws(() => parseCommand(["info"]), /expected one file, found 0/);
 });
 
-Deno.test("parseCommand() reads -j for compression, and capture turns a bad -j into a warning", () => {
+Deno.test("parseCommand() reads -j for both directions, and capture turns a bad -j into a warning", () => {
   assert.deepEqual(parseCommand(["-c", "-f", "big", "-j", "4"]), {
     kind: "compress",
     input: "big",
@@ -316,9 +316,15 @@ Deno.test("parseCommand() reads -j for compression, and capture turns a bad -j i
     () => parseCommand(["-c", "-f", "big", "--jobs", "0"]),
     /Cannot use jobs '0': expected a whole number from 1 to 256/,
   );
+  assert.deepEqual(parseCommand(["-d", "-f", "big.gz", "-j", "1"]), {
+    kind: "decompress",
+    input: "big.gz",
+    jobs: 1,
+    force: false,
+  });
   assert.throws(
-    () => parseCommand(["-d", "-f", "big.gz", "-j", "2"]),
-    /Cannot use '--jobs' with '-d'/,
+    () => parseCommand(["-d", "-f", "big.gz", "-j", "x"]),
+    /Cannot use jobs 'x': expected a whole number from 1 to 256/,
   );
   const capture = parseCaptureArgs(["-c", "-j", "many"]);
   assert.equal(capture.jobs, undefined);

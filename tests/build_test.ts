@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ROOT, runTool } from "./_helpers.ts";
+import { fileDigest, mixed, ROOT, runTool, tempDir } from "./_helpers.ts";
 
 async function build(env: Record<string, string> = {}) {
   return await runTool(Deno.execPath(), ["task", "build"], {
@@ -26,6 +26,20 @@ Deno.test("deno task build makes a binary that runs, or says plainly that denort
       new TextDecoder().decode(version.stdout),
       /^gzcoredump \d+\.\d+\.\d+/,
     );
+    // Both workers are embedded: compress and decompress several blocks.
+    await using dir = await tempDir();
+    const input = `${dir.path}/mixed`;
+    await Deno.writeFile(input, mixed(9_000_000));
+    for (
+      const args of [
+        ["-c", "-j", "2", "-f", input, "-o", `${input}.gz`],
+        ["-d", "-j", "2", "-f", `${input}.gz`, "-o", `${input}.out`],
+      ]
+    ) {
+      const run = await runTool(`${ROOT}bin/gzcoredump`, args);
+      assert.equal(run.code, 0, run.stderr);
+    }
+    assert.equal(await fileDigest(`${input}.out`), await fileDigest(input));
   } else {
     assert.equal(result.code, 1);
     assert.match(

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { stampUuid } from "../lib/commands/stamp_command.ts";
+import { extraFieldEnd, readGzipIndex } from "../lib/gzip_index.ts";
 import { buildCrasher, check, listDir, runMain, tempDir } from "./_helpers.ts";
 import { euUnstripModules, readelfBuildId } from "./_readelf.ts";
 
@@ -99,6 +100,16 @@ Deno.test("capture copies the program's .uuid through /proc/<pid>/exe and record
   assert.equal(meta.truncated, false);
   assert.equal(meta.core_size, (await Deno.stat(core)).size);
   assert.equal(meta.expected_size, meta.core_size);
+  // The archive indexes its chunks for parallel decompression, with room
+  // sized by the core's own headers (it arrived through a pipe).
+  const gz = await Deno.readFile(
+    `${store}/${names.find((n) => n.endsWith(".gz"))}`,
+  );
+  const index = readGzipIndex(gz.subarray(0, extraFieldEnd(gz)), gz.length);
+  assert.ok(index !== undefined, "an index that fits the archive");
+  const chunks = Math.ceil(Number(meta.core_size) / index.chunkSize);
+  assert.equal(index.lengths.length, chunks);
+  assert.equal(index.headerLength, 12 + 4 + 8 + 4 * (chunks + chunks % 2));
 });
 
 Deno.test("capture reads a deleted program through /proc/<pid>/exe", async () => {

@@ -6,9 +6,9 @@ import {
   crashCore,
   fileDigest,
   liveCore,
+  mixed,
   pythonInflate,
   runTool,
-  seededRandom,
   tempDir,
 } from "./_helpers.ts";
 
@@ -20,25 +20,6 @@ async function compressFile(
   using source = await Deno.open(input);
   using sink = await Deno.open(output, { write: true, createNew: true });
   await parallelCompress(source.readable, options).pipeTo(sink.writable);
-}
-
-/** Zeros, text, random bytes and zeros again, in block-unaligned runs. */
-function mixed(size: number): Uint8Array {
-  const random = seededRandom(size);
-  const data = new Uint8Array(size);
-  for (let at = 0; at < size;) {
-    const run = Math.min(size - at, Math.floor(random() * 3_000_000));
-    const kind = Math.floor(random() * 3);
-    for (let i = at; i < at + run; i++) {
-      data[i] = kind === 0
-        ? 0
-        : kind === 1
-        ? 97 + (i % 26)
-        : Math.floor(random() * 256);
-    }
-    at += run;
-  }
-  return data;
 }
 
 Deno.test("parallelCompress() writes one gzip member that gzip, 7-Zip and python read whole", async () => {

@@ -5,6 +5,7 @@
  */
 
 import { compress, type Format, formatExtension } from "../codec.ts";
+import type { FilePatch } from "../gzip_index.ts";
 import {
   openInput,
   type ProgressCallback,
@@ -81,10 +82,18 @@ export async function compressFile(
   if (onProgress) {
     data = data.pipeThrough(progressStream(source.size, onProgress));
   }
+  // A file (not stdout) gets the chunk index that parallel decompression
+  // reads: it is written over the header once the data is complete.
+  let patch: FilePatch | undefined;
+  const index = output === "-" ? undefined : {
+    ...(source.size === undefined ? {} : { expectedSize: source.size }),
+    onPatch: (p: FilePatch) => patch = p,
+  };
   data = compress(data, {
     format,
     ...(level === undefined ? {} : { level }),
     ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+    ...(index === undefined ? {} : { index }),
   });
-  return await writeOutput(output, data, { force });
+  return await writeOutput(output, data, { force, amend: () => patch });
 }

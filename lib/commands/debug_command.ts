@@ -49,11 +49,12 @@ export async function debugCore(
     const file = await openRegularFile(path);
     await writeFileAtomic(
       core,
-      decompress(file.readable, { label: `'${path}'` }),
-      {
-        mode: 0o600,
-        sparse: true,
-      },
+      decompress(file.readable, {
+        label: `'${path}'`,
+        size: (await file.stat()).size,
+      }),
+      // A scratch copy for the debugger: no fsync.
+      { mode: 0o600, sparse: true, sync: false },
     );
     const haveProgram = program !== undefined &&
       await Deno.stat(program).then((i) => i.isFile, () => false);

@@ -30,6 +30,12 @@ export interface DecompressFileOptions {
    */
   force?: boolean;
   /**
+   * Worker threads for a file written by the parallel compressor.
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  jobs?: number;
+  /**
    * Called as the input is read.
    *
    * @default {undefined}
@@ -90,7 +96,11 @@ export async function decompressFile(
   }
   return await writeOutput(
     output,
-    decompress(data, { label: source.label }),
+    decompress(data, {
+      label: source.label,
+      ...(source.size === undefined ? {} : { size: source.size }),
+      ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+    }),
     // Zero pages become holes, as in the cores the kernel writes.
     { force, sparse: true },
   );

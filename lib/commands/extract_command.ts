@@ -64,7 +64,10 @@ export async function extractCore(
   const file = await openRegularFile(path);
   return await writeOutput(
     options.output,
-    decompress(file.readable, { label: `'${path}'` }),
+    decompress(file.readable, {
+      label: `'${path}'`,
+      size: (await file.stat()).size,
+    }),
     { force: options.force ?? false, sparse: true },
   );
 }

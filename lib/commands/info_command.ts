@@ -104,7 +104,10 @@ export async function describeFile(path: string): Promise<FileDescription> {
   const file = await openRegularFile(path);
   const bytes = format === undefined
     ? file.readable
-    : decompress(file.readable, { label: `'${path}'` });
+    : decompress(file.readable, {
+      label: `'${path}'`,
+      size: (await file.stat()).size,
+    });
   await bytes.pipeThrough(inspector).pipeTo(new WritableStream());
   if (format === undefined) {
     using again = await openRegularFile(path);

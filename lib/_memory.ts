@@ -1,0 +1,37 @@
+/**
+ * Private: keeps short-lived buffers from piling up.
+ *
+ * Buffers made by `node:zlib` and by byte streams live outside V8's heap,
+ * and V8 collects them only when its own heap asks for it: streaming a core
+ * through a loop that makes a buffer per block lets tens of megabytes of
+ * dead buffers wait in each isolate (measured: 156 MB peak RSS compressing
+ * a 957 MB core, 115 MB with a collection every 32 MiB). Where the runtime
+ * exposes `gc` (the binary runs with `--expose-gc`, scripts/permissions.ts)
+ * a meter asks for a collection every so many bytes; elsewhere it does
+ * nothing.
+ *
+ * @module
+ */
+
+/** Bytes of buffers made between two collections. */
+const DEFAULT_THRESHOLD = 32 << 20;
+
+/**
+ * Returns a function to call with the bytes of each buffer made; it asks
+ * for a garbage collection once `threshold` bytes have passed.
+ *
+ * @param threshold Bytes between collections.
+ * @returns The meter.
+ */
+export function garbageMeter(
+  threshold: number = DEFAULT_THRESHOLD,
+): (bytes: number) => void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let since = 0;
+  return (bytes) => {
+    since += bytes;
+    if (since < threshold || gc === undefined) return;
+    since = 0;
+    gc();
+  };
+}
