@@ -184,18 +184,23 @@ function fileSink(
     });
   let position = 0;
   let written = 0; // The file's position after the last write.
-  const writeAt = async (bytes: Uint8Array, at: number) => {
-    if (at !== written) await file.seek(at, Deno.SeekMode.Start);
+  // Synchronous writes, on purpose: the pipeline waits for each write
+  // anyway (backpressure), and an async write's trip through a thread pool
+  // costs more than the copy itself when workers keep both cores busy:
+  // decompressing the 957 MB python core took 1.15 s with async writes and
+  // 0.89 s with these (`deno task bench`).
+  const writeAt = (bytes: Uint8Array, at: number) => {
+    if (at !== written) file.seekSync(at, Deno.SeekMode.Start);
     for (let offset = 0; offset < bytes.length;) {
-      offset += await file.write(bytes.subarray(offset));
+      offset += file.writeSync(bytes.subarray(offset));
     }
     written = at + bytes.length;
   };
   return new WritableStream({
-    async write(chunk) {
+    write(chunk) {
       try {
         if (!sparse) {
-          await writeAt(chunk, position);
+          writeAt(chunk, position);
           position += chunk.length;
           return;
         }
@@ -215,13 +220,13 @@ function fileSink(
           const zero = isZero(chunk, at, end);
           if (!zero && runStart === -1) runStart = at;
           if (zero && runStart !== -1) {
-            await writeAt(chunk.subarray(runStart, at), position + runStart);
+            writeAt(chunk.subarray(runStart, at), position + runStart);
             runStart = -1;
           }
           at = end;
         }
         if (runStart !== -1) {
-          await writeAt(chunk.subarray(runStart), position + runStart);
+          writeAt(chunk.subarray(runStart), position + runStart);
         }
         position += chunk.length;
       } catch (error) {
@@ -239,7 +244,7 @@ function fileSink(
               `a patch of ${patch.bytes.length} bytes at offset ${patch.offset} ends past the end of the data (${position} bytes)`,
             );
           }
-          await writeAt(patch.bytes, patch.offset);
+          writeAt(patch.bytes, patch.offset);
         }
         if (sync) await file.sync();
       } catch (error) {
