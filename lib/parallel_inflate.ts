@@ -21,8 +21,12 @@ import type { ByteSource } from "./_byte_source.ts";
 import { garbageMeter } from "./_memory.ts";
 import { startWorkers } from "./_worker_pool.ts";
 
-/** Chunks larger than this are inflated in one stream instead. */
-export const MAX_PARALLEL_CHUNK = 16 << 20;
+/**
+ * Chunks larger than this are inflated in one stream instead, so that the
+ * tasks in flight stay small whatever the input (indexes of inputs of
+ * unknown size merge their chunks past 1 GiB).
+ */
+export const MAX_PARALLEL_CHUNK = 8 << 20;
 /**
  * Output bytes per task: consecutive chunks are inflated together up to
  * this size. Fewer, larger reads, messages and writes: with 1 MiB tasks the
@@ -83,8 +87,9 @@ export async function* parallelInflate(
   );
   const pool: ArrayBuffer[] = [];
   const queue: Promise<InflateResult | "zeros">[] = [];
-  const maxPending = jobs * 2;
-  const collect = garbageMeter();
+  // Two tasks per worker, or one when the tasks are larger than usual.
+  const maxPending = chunkSize > TASK_SIZE ? jobs : jobs * 2;
+  const collect = garbageMeter(16 << 20);
   let next = 0;
   const end = headerLength + tasks.reduce((sum, t) => sum + t.length, 0);
   const where = (id: number) => {
