@@ -185,6 +185,14 @@ export interface DecompressOptions {
    * @default {navigator.hardwareConcurrency}
    */
   jobs?: number;
+  /**
+   * Each chunk is valid only until the next one is read: its memory may then
+   * be released (or reused). For consumers that are done with a chunk before
+   * they read the next, such as the file sink of `writeFileAtomic`.
+   *
+   * @default {false}
+   */
+  transient?: boolean;
 }
 
 /**
@@ -252,7 +260,10 @@ async function* inflate(
     const index = readGzipIndex(head, options.size);
     if (index !== undefined && index.chunkSize <= MAX_PARALLEL_CHUNK) {
       try {
-        yield* parallelInflate(source, index, { jobs });
+        yield* parallelInflate(source, index, {
+          jobs,
+          release: options.transient ?? false,
+        });
         return;
       } catch (error) {
         if (!(error instanceof ChunkError)) throw error;

@@ -52,6 +52,15 @@ export interface ParallelInflateOptions {
    * @default {navigator.hardwareConcurrency}
    */
   jobs?: number;
+  /**
+   * Release each chunk's memory when the next one is asked for, instead of
+   * leaving it to the garbage collector: for consumers that are done with a
+   * chunk before they read the next (a file sink). The collections that
+   * keep memory flat otherwise cost a third of the time on a 957 MB core.
+   *
+   * @default {false}
+   */
+  release?: boolean;
 }
 
 /**
@@ -154,7 +163,9 @@ export async function* parallelInflate(
       crc = crc32Combine(crc, result.crc, result.length);
       total += result.length;
       yield new Uint8Array(result.output!, 0, result.length);
-      collect(result.length);
+      // Detaching frees the memory now; else the collector frees it later.
+      if (options.release) result.output!.transfer(0);
+      else collect(result.length);
     }
     const trailer = await source.fill(new Uint8Array(8));
     if (trailer.length < 8) {

@@ -70,6 +70,18 @@ Deno.test("indexed gzip files of real cores and mixed data inflate in parallel t
     assert.ok(index !== undefined, `${gz} has an index`);
     const raw = await Deno.readFile(input);
     const digest = await fileDigest(input);
+    // The CLI releases each chunk once written: to a file and to stdout.
+    const out = `${input}.out`;
+    const toFile = await runMain(["-d", "-f", gz, "-o", out]);
+    assert.equal(toFile.code, 0, toFile.stderr);
+    assert.equal(await fileDigest(out), digest, `${gz} -o FILE`);
+    const toStdout = await runMain(["-d", "-f", gz, "-o", "-"]);
+    assert.equal(toStdout.code, 0, toStdout.stderr);
+    assert.equal(
+      await digestOf(toStdout.stdout, dir.path),
+      digest,
+      `${gz} -o -`,
+    );
     for (const jobs of [1, 2, 3]) {
       const { bytes, sharedZeroChunks } = await inflateFile(gz, jobs);
       assert.equal(await digestOf(bytes, dir.path), digest, `${gz} -j ${jobs}`);

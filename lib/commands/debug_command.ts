@@ -52,6 +52,7 @@ export async function debugCore(
       decompress(file.readable, {
         label: `'${path}'`,
         size: (await file.stat()).size,
+        transient: true,
       }),
       // A scratch copy for the debugger: no fsync.
       { mode: 0o600, sparse: true, sync: false },

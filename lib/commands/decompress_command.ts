@@ -100,6 +100,8 @@ export async function decompressFile(
       label: source.label,
       ...(source.size === undefined ? {} : { size: source.size }),
       ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+      // The file sink (or stdout) is done with each chunk before the next.
+      transient: true,
     }),
     // Zero pages become holes, as in the cores the kernel writes.
     { force, sparse: true },
