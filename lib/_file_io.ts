@@ -9,6 +9,7 @@
 import {
   FileAccessError,
   FileExistsError,
+  type FilePatch,
   fsReason,
   writeFileAtomic,
 } from "./atomic_file.ts";
@@ -141,7 +142,7 @@ export async function writeOutput(
   options: {
     force: boolean;
     sparse?: boolean;
-    amend?: () => { offset: number; bytes: Uint8Array } | undefined;
+    amend?: () => FilePatch | undefined;
   },
 ): Promise<string> {
   if (path === "-") {

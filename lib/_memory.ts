@@ -5,7 +5,7 @@
  * and V8 collects them only when its own heap asks for it: streaming a core
  * through a loop that makes a buffer per block lets tens of megabytes of
  * dead buffers wait in each isolate (measured: 156 MB peak RSS compressing
- * a 957 MB core, 115 MB with a collection every 32 MiB). Where the runtime
+ * a 957 MB core, 121 MB with a collection every 32 MiB). Where the runtime
  * exposes `gc` (the binary runs with `--expose-gc`, scripts/permissions.ts)
  * a meter asks for a collection every so many bytes; elsewhere it does
  * nothing.

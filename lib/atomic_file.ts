@@ -38,6 +38,12 @@ export class FileExistsError extends FileAccessError {
   }
 }
 
+/** Bytes to write over a file at an offset once its data is complete. */
+export interface FilePatch {
+  offset: number;
+  bytes: Uint8Array;
+}
+
 /** Options for {@linkcode writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
   /**
@@ -72,7 +78,7 @@ export interface WriteFileAtomicOptions {
    *
    * @default {undefined}
    */
-  amend?: () => { offset: number; bytes: Uint8Array } | undefined;
+  amend?: () => FilePatch | undefined;
   /**
    * `fsync` the file before publishing it, so that it survives a power
    * loss, not only a crash of the process. Off is for copies whose source

@@ -17,7 +17,7 @@ import {
   type StoreOptions,
 } from "./args.ts";
 import { writeFileAtomic } from "./atomic_file.ts";
-import type { FilePatch } from "./gzip_index.ts";
+import type { FilePatch } from "./atomic_file.ts";
 import { compress, type Format, formatExtension } from "./codec.ts";
 import { coreBaseName } from "./names.ts";
 import { CoreInspectorStream, type CoreReport } from "./core_inspector.ts";

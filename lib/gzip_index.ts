@@ -35,6 +35,8 @@
  * @module
  */
 
+import type { FilePatch } from "./atomic_file.ts";
+
 /** The subfield ID: `C`, `I`. */
 const SI1 = 0x43;
 const SI2 = 0x49;
@@ -60,12 +62,6 @@ export interface GzipIndex {
   blockSize: number;
   /** The deflate level of the blocks. */
   level: number;
-}
-
-/** Bytes to write over a file at an offset once its data is complete. */
-export interface FilePatch {
-  offset: number;
-  bytes: Uint8Array;
 }
 
 /**

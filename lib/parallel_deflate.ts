@@ -26,8 +26,8 @@
 import { constants, deflateRawSync } from "node:zlib";
 import { adler32Combine, adler32Zeros, crc32, crc32Zeros } from "./checksum.ts";
 import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
+import type { FilePatch } from "./atomic_file.ts";
 import {
-  type FilePatch,
   indexBuilder,
   indexedGzipHeader,
   MAX_INDEX_CAPACITY,
@@ -84,11 +84,11 @@ export interface ParallelCompressOptions {
 /** Where the index goes, and how large the input is expected to be. */
 export interface IndexOptions {
   /**
-   * The input's size when known: the index gets exactly the room it needs.
-   * A function is asked once the first block has been read (a core's
-   * headers declare its size).
+   * The input's size when known, asked once the first block has been read
+   * (by then a core's headers have declared it): the index gets exactly the
+   * room it needs.
    */
-  expectedSize?: number | (() => number | undefined);
+  expectedSize?: () => number | undefined;
   /** Receives the index before the stream closes. */
   onPatch(patch: FilePatch): void;
 }
@@ -203,9 +203,7 @@ export function parallelCompress(
     if (index === undefined || first?.length !== blockSize) {
       return plainGzipHeader({ level });
     }
-    const expected = typeof index.expectedSize === "function"
-      ? index.expectedSize()
-      : index.expectedSize;
+    const expected = index.expectedSize?.();
     const wanted = expected === undefined
       ? DEFAULT_INDEX_CAPACITY
       : Math.ceil(expected / blockSize);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { writeFileAtomic } from "../lib/atomic_file.ts";
+import type { FilePatch } from "../lib/atomic_file.ts";
 import {
   extraFieldEnd,
-  type FilePatch,
   type GzipIndex,
   indexBuilder,
   readGzipIndex,
@@ -32,9 +32,7 @@ async function compressIndexed(
       jobs: 2,
       ...(options.level === undefined ? {} : { level: options.level }),
       index: {
-        ...(options.expectedSize === undefined
-          ? {}
-          : { expectedSize: options.expectedSize }),
+        expectedSize: () => options.expectedSize,
         onPatch: (p) => patch = p,
       },
     }),

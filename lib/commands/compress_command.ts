@@ -5,7 +5,7 @@
  */
 
 import { compress, type Format, formatExtension } from "../codec.ts";
-import type { FilePatch } from "../gzip_index.ts";
+import type { FilePatch } from "../atomic_file.ts";
 import {
   openInput,
   type ProgressCallback,
@@ -86,7 +86,7 @@ export async function compressFile(
   // reads: it is written over the header once the data is complete.
   let patch: FilePatch | undefined;
   const index = output === "-" ? undefined : {
-    ...(source.size === undefined ? {} : { expectedSize: source.size }),
+    expectedSize: () => source.size,
     onPatch: (p: FilePatch) => patch = p,
   };
   data = compress(data, {
