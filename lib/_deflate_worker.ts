@@ -1,13 +1,13 @@
 /**
- * Private worker of the parallel compressor: deflates one block on its own,
- * ending in a sync flush (byte-aligned, not final), so that blocks join into
- * one deflate stream, as pigz joins them.
+ * Private worker of the parallel compressor: deflates one block on its own
+ * (`_deflate_block.ts`). Started through `_worker_pool.ts`, which tells the
+ * pool once this module is loaded. A block that fails is answered with the
+ * error and its buffer, so the caller still has the block's bytes.
  *
  * @module
  */
 
-import { constants, deflateRawSync } from "node:zlib";
-import { adler32 } from "./zlib.ts";
+import { deflateBlock } from "./_deflate_block.ts";
 import { garbageMeter } from "./_memory.ts";
 
 /** A block to deflate. */
@@ -27,28 +27,37 @@ export interface DeflateResult {
   data: ArrayBuffer;
 }
 
+/** A block that could not be deflated, and its buffer handed back. */
+export interface DeflateFailure {
+  id: number;
+  error: string;
+  data: ArrayBuffer;
+}
+
 const scope = self as unknown as {
   onmessage: ((event: MessageEvent<DeflateTask>) => void) | null;
-  postMessage(message: DeflateResult, transfer: Transferable[]): void;
+  postMessage(
+    message: DeflateResult | DeflateFailure,
+    transfer: Transferable[],
+  ): void;
 };
 
 const collect = garbageMeter();
 
 scope.onmessage = (event) => {
   const { id, data, level, adler } = event.data;
-  const out = deflateRawSync(data, {
-    level,
-    finishFlush: constants.Z_SYNC_FLUSH,
-  });
-  // Hand over zlib's own buffer when the result fills it; else copy.
-  const deflated =
-    out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
-      ? new Uint8Array(out.buffer, 0, out.byteLength)
-      : new Uint8Array(out);
   const buffer = data.buffer as ArrayBuffer;
+  let result;
+  try {
+    result = deflateBlock(data, level, adler);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    scope.postMessage({ id, error: message, data: buffer }, [buffer]);
+    return;
+  }
   scope.postMessage(
-    { id, deflated, adler: adler ? adler32(1, data) : 0, data: buffer },
-    [deflated.buffer as ArrayBuffer, buffer],
+    { id, deflated: result.deflated, adler: result.adler, data: buffer },
+    [result.deflated.buffer as ArrayBuffer, buffer],
   );
   collect(data.length);
 };

@@ -4,7 +4,9 @@
  * says: exactly `size` bytes out (at most `size` for the last chunk), all of
  * its input used, and, but for the last chunk, no end of the stream inside
  * it: an empty final block is put after the chunk's data, and the stream
- * must end exactly there.
+ * must end exactly there. Started through `_worker_pool.ts`, which tells
+ * the pool once this module is loaded; a chunk that fails is answered with
+ * the error and its buffer (the pool rejects the task with them).
  *
  * @module
  */
@@ -25,7 +27,10 @@ export interface InflateTask {
   min: number;
 }
 
-/** The chunk's bytes and CRC-32, or what was wrong with it. */
+/**
+ * The chunk's bytes and CRC-32, or what was wrong with it (`error`: the
+ * pool then rejects the task with a `TaskFailedError`).
+ */
 export interface InflateResult {
   id: number;
   output?: ArrayBuffer;

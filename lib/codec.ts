@@ -7,7 +7,11 @@
 
 import { createGunzip, createInflate } from "node:zlib";
 import { gzipCompressStream } from "./gzip.ts";
-import { type IndexOptions, parallelCompress } from "./parallel_deflate.ts";
+import {
+  type CompressEnd,
+  type IndexOptions,
+  parallelCompress,
+} from "./parallel_deflate.ts";
 import { toWebTransform } from "./_streams.ts";
 import { adler32, zlibCompressStream } from "./zlib.ts";
 import { extraFieldEnd, readGzipIndex } from "./gzip_index.ts";
@@ -93,11 +97,49 @@ export interface CompressAllOptions extends CompressOptions {
    * @default {undefined}
    */
   index?: IndexOptions;
+  /**
+   * Compress in blocks, as the workers do, but in this thread
+   * (`parallelCompress`'s `inline`): the same bytes as with workers.
+   *
+   * @default {false}
+   */
+  inline?: boolean;
+  /**
+   * When the workers fail: go on in this thread (`"inline"`, reported once
+   * through `onWarning`) or error the stream (`"error"`).
+   *
+   * @default {"error"}
+   */
+  fallback?: "inline" | "error";
+  /**
+   * Receives the warning of `fallback: "inline"`.
+   *
+   * @default {undefined}
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * The most bytes of the whole output, asked before each block with the
+   * size the output would then have; the output ends, complete, before
+   * the block that would pass it
+   * (`parallelCompress`). With `jobs` 1 the blocks are then compressed in
+   * this thread (`inline`), as `CompressionStream` cannot stop in between.
+   *
+   * @default {undefined}
+   */
+  maxOutput?: (needed: number) => number | Promise<number>;
+  /**
+   * Called once before the output closes: the input bytes it holds, and
+   * whether `maxOutput` cut it.
+   *
+   * @default {undefined}
+   */
+  onEnd?: (end: CompressEnd) => void;
 }
 
 /**
  * Compresses a stream into one gzip member or zlib stream: in parallel
- * workers when `jobs` is above 1, else in this thread.
+ * workers when `jobs` is above 1, else in this thread (in blocks, as the
+ * workers, with `inline` or `maxOutput`; else with `CompressionStream`).
  *
  * @param input The bytes.
  * @param options Format, level and workers.
@@ -116,17 +158,48 @@ export function compress(
 ): ReadableStream<Uint8Array> {
   const { format = "gzip", level, jobs = navigator.hardwareConcurrency || 1 } =
     options;
-  if (jobs > 1) {
+  const { onEnd } = options;
+  if (jobs > 1 || options.inline || options.maxOutput !== undefined) {
     return parallelCompress(input, {
       format,
       level: level ?? DEFAULT_PARALLEL_LEVEL,
       jobs,
+      inline: options.inline ?? jobs <= 1,
       ...(options.index === undefined ? {} : { index: options.index }),
+      ...(options.fallback === undefined ? {} : { fallback: options.fallback }),
+      ...(options.onWarning === undefined
+        ? {}
+        : { onWarning: options.onWarning }),
+      ...(options.maxOutput === undefined
+        ? {}
+        : { maxOutput: options.maxOutput }),
+      ...(onEnd === undefined ? {} : { onEnd }),
     });
   }
-  return input.pipeThrough(
-    compressStream({ format, ...(level === undefined ? {} : { level }) }),
-  );
+  const engine = compressStream({
+    format,
+    ...(level === undefined ? {} : { level }),
+  });
+  if (onEnd === undefined) return input.pipeThrough(engine);
+  // CompressionStream takes the whole input: only the count is needed.
+  let inputBytes = 0;
+  return input
+    .pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          inputBytes += chunk.length;
+          controller.enqueue(chunk);
+        },
+      }),
+    )
+    .pipeThrough(engine)
+    .pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        flush() {
+          onEnd({ inputBytes, cut: false });
+        },
+      }),
+    );
 }
 
 /** The file name extension of a format: `.gz` or `.zz`. */

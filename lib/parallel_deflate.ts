@@ -23,8 +23,14 @@
  * @module
  */
 
-import { constants, deflateRawSync } from "node:zlib";
-import { adler32Combine, adler32Zeros, crc32, crc32Zeros } from "./checksum.ts";
+import {
+  adler32Combine,
+  adler32Zeros,
+  crc32,
+  crc32Combine,
+  crc32Zeros,
+} from "./checksum.ts";
+import { deflateBlock } from "./_deflate_block.ts";
 import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
 import type { FilePatch } from "./atomic_file.ts";
 import {
@@ -36,7 +42,14 @@ import {
 import { zlibHeader } from "./zlib.ts";
 import { isZero } from "./_bytes.ts";
 import { openByteSource } from "./_byte_source.ts";
-import { startWorkers } from "./_worker_pool.ts";
+import {
+  startWorkers,
+  TaskFailedError,
+  WorkerFailedError,
+  type WorkerPool,
+} from "./_worker_pool.ts";
+
+export { TaskFailedError, WorkerFailedError } from "./_worker_pool.ts";
 
 /** Bytes per block: large enough to keep message overhead small. */
 export const BLOCK_SIZE = 1 << 20;
@@ -44,6 +57,7 @@ export const BLOCK_SIZE = 1 << 20;
 const DEFAULT_INDEX_CAPACITY = 1024;
 /** An empty final fixed-Huffman block: closes the deflate stream. */
 const FINAL_BLOCK = new Uint8Array([0x03, 0x00]);
+const WORKER_LABEL = "compression worker";
 
 /** Options for {@linkcode parallelCompress}. */
 export interface ParallelCompressOptions {
@@ -79,6 +93,64 @@ export interface ParallelCompressOptions {
    * @default {undefined}
    */
   index?: IndexOptions;
+  /**
+   * Deflate every block in this thread, with the same code as the workers
+   * (the output is byte for byte the same), starting no worker; `jobs` is
+   * then ignored.
+   *
+   * @default {false}
+   */
+  inline?: boolean;
+  /**
+   * What to do when the workers fail (one cannot be started, one stops
+   * answering, or a block fails in one): `"inline"` goes on in this thread,
+   * re-deflating the blocks the workers handed back, and reports it once
+   * through `onWarning` (a block whose bytes went down with a worker errors
+   * the stream instead: never wrong data); `"error"` errors the stream with
+   * the {@linkcode WorkerFailedError}.
+   *
+   * @default {"error"}
+   */
+  fallback?: "inline" | "error";
+  /**
+   * Receives the one warning of `fallback: "inline"`, a line without a
+   * final period.
+   *
+   * @default {undefined}
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * The most bytes the whole output may take, header, final block and
+   * trailer included; asked before each block is emitted, with `needed`,
+   * the whole output's size if the block is emitted (its final block and
+   * trailer included), so that a budget can grow to it (the answer may be
+   * a promise: the stream waits for it). A block that would
+   * pass the answer is not emitted: the stream ends there, complete (final
+   * block, then the checksum and length of exactly the blocks emitted),
+   * cancels its input and stops its workers. The output stays within it
+   * whenever it leaves room for the header, the final block and the
+   * trailer; a chunk index that would not fit is left out (asked first,
+   * with the indexed header's `needed`).
+   *
+   * @default {undefined}
+   */
+  maxOutput?: (needed: number) => number | Promise<number>;
+  /**
+   * Called once, before the stream closes (not when it errors or is
+   * cancelled): how many input bytes the output holds, and whether
+   * `maxOutput` cut it.
+   *
+   * @default {undefined}
+   */
+  onEnd?: (end: CompressEnd) => void;
+}
+
+/** How a compression ended, for {@linkcode ParallelCompressOptions.onEnd}. */
+export interface CompressEnd {
+  /** Input bytes in the output: a prefix of the input. */
+  inputBytes: number;
+  /** Whether `maxOutput` ended the output before the input's end. */
+  cut: boolean;
 }
 
 /** Where the index goes, and how large the input is expected to be. */
@@ -95,10 +167,25 @@ export interface IndexOptions {
 
 /** A block on its way out, in input order. */
 interface Slot {
+  /** The block's place in the input, for messages. */
+  offset: number;
   length: number;
+  /** The block's own CRC-32 (gzip). */
+  crc: number;
   /** Deflate data ready to go (zero blocks), or the worker's answer. */
   deflated?: Uint8Array;
+  /** The block's own Adler-32 (zlib); -1 for a block of zeros. */
   adler: number;
+  /** The input, while a worker has it (detached once posted). */
+  block?: Uint8Array | undefined;
+  /**
+   * With `maxOutput`: the input kept until the block is emitted, so that a
+   * block that does not fit can still give the prefix that does.
+   */
+  kept?: Uint8Array | undefined;
+  /** Why the worker did not deflate it. */
+  failure?: unknown;
+  /** Settles (never rejects) when `deflated` or `failure` is set. */
   ready: Promise<void>;
 }
 
@@ -108,8 +195,11 @@ interface Slot {
  *
  * @param input The bytes to compress; read with BYOB reads when it is a
  * byte stream (files, stdin).
- * @param options Format, level, workers and block size.
- * @returns The compressed bytes.
+ * @param options Format, level, workers, block size, what to do when the
+ * workers fail, and the most output.
+ * @returns The compressed bytes. It errors with a
+ * {@linkcode WorkerFailedError} when the workers fail (and `fallback` is
+ * `"error"`, or a block was lost with them).
  *
  * @example Usage
  * ```ts ignore
@@ -127,15 +217,27 @@ export function parallelCompress(
     level = 5,
     jobs = navigator.hardwareConcurrency || 1,
     blockSize = BLOCK_SIZE,
+    inline = false,
+    fallback = "error",
+    maxOutput,
   } = options;
   const zlibFormat = format === "zlib";
-  const workers = startWorkers<DeflateTask, DeflateResult>(
-    new URL("./_deflate_worker.ts", import.meta.url),
-    jobs,
-  );
-  const maxPending = workers.size * 2;
+  const trailerLength = zlibFormat ? 4 : 8;
+  const workers: WorkerPool<DeflateTask, DeflateResult> | undefined = inline
+    ? undefined
+    : startWorkers<DeflateTask, DeflateResult>(
+      new URL("./_deflate_worker.ts", import.meta.url),
+      jobs,
+      { label: WORKER_LABEL },
+    );
+  const maxPending = (workers?.size ?? 1) * 2;
   const pool: ArrayBuffer[] = [];
-  const stop = () => workers.stop();
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    workers?.stop();
+  };
 
   const source = openByteSource(input);
   const queue: Slot[] = [];
@@ -146,8 +248,25 @@ export function parallelCompress(
   let started = false;
   let crc = 0;
   let adler = 1;
-  let total = 0;
+  let read = 0; // input bytes read
+  let emittedInput = 0;
+  let written = 0; // output bytes enqueued
   let inputDone = false;
+  /** In this thread from now on: `inline`, or after the workers failed. */
+  let inThread = inline;
+
+  /** `fallback: "inline"` after a failure: this thread takes over. */
+  const takeOver = (error: WorkerFailedError) => {
+    if (inThread) return;
+    inThread = true;
+    options.onWarning?.(
+      `the compression workers failed (${error.module}: ${error.reason}); compressed in the main thread instead`,
+    );
+    if (pending === 0) stop();
+  };
+  if (workers !== undefined && fallback === "inline") {
+    workers.ready.catch((error: WorkerFailedError) => takeOver(error));
+  }
 
   /** Reads the next block into a pooled buffer; undefined at the end. */
   const nextBlock = async (): Promise<Uint8Array | undefined> => {
@@ -163,46 +282,155 @@ export function parallelCompress(
     return block;
   };
 
+  /** Recycles a block's buffer, or keeps it for a cut (`maxOutput`). */
+  const release = (slot: Slot, block: Uint8Array) => {
+    if (maxOutput !== undefined) slot.kept = block;
+    else if (block.buffer.byteLength === blockSize) {
+      pool.push(block.buffer as ArrayBuffer);
+    }
+  };
+
+  /** Deflates in this thread and recycles the block's buffer. */
+  const deflateHere = (slot: Slot, block: Uint8Array) => {
+    const result = deflateBlock(block, level, zlibFormat);
+    slot.deflated = result.deflated;
+    slot.adler = result.adler;
+    release(slot, block);
+  };
+
+  /**
+   * The longest prefix of a block whose deflate data fits in `room` bytes,
+   * deflated here; undefined when none (or the bytes are gone).
+   */
+  const fitPrefix = (slot: Slot, room: number) => {
+    const data = slot.kept ??
+      (slot.adler === -1 ? new Uint8Array(slot.length) : undefined);
+    if (data === undefined || room < 64) return undefined;
+    let length = Math.min(
+      slot.length - 1,
+      Math.floor(slot.length * room / slot.deflated!.length * 0.98),
+    );
+    for (let attempt = 0; attempt < 8 && length > 0; attempt++) {
+      const prefix = data.subarray(0, length);
+      const result = deflateBlock(prefix, level, zlibFormat);
+      if (result.deflated.length <= room) {
+        return {
+          length,
+          deflated: result.deflated,
+          adler: result.adler,
+          crc: zlibFormat ? 0 : crc32(0, prefix),
+        };
+      }
+      length = Math.floor(length * room / result.deflated.length * 0.97);
+    }
+    return undefined;
+  };
+
   const submit = (block: Uint8Array) => {
-    total += block.length;
+    const offset = read;
+    read += block.length;
     const length = block.length;
     if (isZero(block)) {
-      if (!zlibFormat) crc = crc32Zeros(crc, length);
       pool.push(block.buffer as ArrayBuffer);
       queue.push({
+        offset,
         length,
+        crc: zlibFormat ? 0 : crc32Zeros(0, length),
         deflated: zeroBlock(length, level),
         adler: -1,
         ready: Promise.resolve(),
       });
       return;
     }
-    if (!zlibFormat) crc = crc32(crc, block);
+    const slot: Slot = {
+      offset,
+      length,
+      crc: zlibFormat ? 0 : crc32(0, block),
+      adler: 1,
+      ready: Promise.resolve(),
+    };
+    queue.push(slot);
+    if (inThread || workers === undefined) {
+      deflateHere(slot, block);
+      return;
+    }
     const id = nextId++;
-    const slot: Slot = { length, adler: 1, ready: Promise.resolve() };
     pending++;
+    slot.block = block;
     const task: DeflateTask = { id, data: block, level, adler: zlibFormat };
     slot.ready = workers.run(task, [block.buffer as ArrayBuffer]).then(
       (result) => {
         slot.deflated = result.deflated;
         slot.adler = result.adler;
+        slot.block = undefined;
         // The worker hands the input buffer back for the next block.
-        if (result.data.byteLength === blockSize) pool.push(result.data);
-        pending--;
+        release(slot, new Uint8Array(result.data, 0, slot.length));
       },
-    );
-    queue.push(slot);
+      (error: unknown) => {
+        slot.failure = error;
+      },
+    ).finally(() => {
+      pending--;
+      if (inThread && pending === 0) stop();
+    });
+  };
+
+  /**
+   * A block the workers did not deflate: deflated here from the bytes they
+   * handed back (or never took), or the stream errors.
+   */
+  const recover = (slot: Slot) => {
+    const error = slot.failure;
+    slot.failure = undefined;
+    const failed = error instanceof WorkerFailedError
+      ? error
+      : new WorkerFailedError(
+        `Cannot run the ${WORKER_LABEL}: ${String(error)}`,
+        "lib/_deflate_worker.ts",
+        String(error),
+        { cause: error },
+      );
+    if (fallback !== "inline") {
+      throw failed instanceof TaskFailedError
+        ? new WorkerFailedError(failed.message, failed.module, failed.reason)
+        : failed;
+    }
+    let data: Uint8Array | undefined;
+    if (
+      failed instanceof TaskFailedError && failed.data !== undefined &&
+      failed.data.byteLength >= slot.length
+    ) {
+      data = new Uint8Array(failed.data, 0, slot.length);
+    } else if (slot.block?.length === slot.length) {
+      data = slot.block; // never posted
+    }
+    slot.block = undefined;
+    if (
+      data === undefined || (!zlibFormat && crc32(0, data) !== slot.crc)
+    ) {
+      throw new WorkerFailedError(
+        `Cannot compress bytes ${slot.offset} to ${
+          slot.offset + slot.length
+        } of the input: the ${WORKER_LABEL} ${failed.module} failed with ${failed.reason} and did not hand them back, expected them back to compress them in the main thread`,
+        failed.module,
+        failed.reason,
+      );
+    }
+    takeOver(failed);
+    deflateHere(slot, data);
   };
 
   /**
    * The header, once the first block tells whether the input fills more
-   * than one block: smaller inputs get no index.
+   * than one block: smaller inputs get no index, nor does output whose
+   * `maxOutput` leaves no room for it.
    */
-  const header = (first: Uint8Array | undefined): Uint8Array => {
+  const header = async (
+    first: Uint8Array | undefined,
+  ): Promise<Uint8Array> => {
     if (zlibFormat) return zlibHeader(level);
-    if (index === undefined || first?.length !== blockSize) {
-      return plainGzipHeader({ level });
-    }
+    const plain = plainGzipHeader({ level });
+    if (index === undefined || first?.length !== blockSize) return plain;
     const expected = index.expectedSize?.();
     const wanted = expected === undefined
       ? DEFAULT_INDEX_CAPACITY
@@ -211,8 +439,48 @@ export function parallelCompress(
       MAX_INDEX_CAPACITY,
       Math.max(2, wanted + (wanted % 2)),
     );
+    const indexed = indexedGzipHeader(capacity, { level, blockSize });
+    const needed = indexed.length + FINAL_BLOCK.length + trailerLength;
+    if (maxOutput !== undefined && needed > await maxOutput(needed)) {
+      return plain;
+    }
     builder = indexBuilder(capacity, { blockSize, level });
-    return indexedGzipHeader(capacity, { level, blockSize });
+    return indexed;
+  };
+
+  const enqueue = (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    bytes: Uint8Array,
+  ) => {
+    controller.enqueue(bytes);
+    written += bytes.length;
+  };
+
+  /** The final block and the trailer over the blocks emitted, then close. */
+  const finish = async (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    cut: boolean,
+  ) => {
+    enqueue(controller, FINAL_BLOCK);
+    if (builder !== undefined) {
+      builder.add(FINAL_BLOCK.length, 0);
+      index!.onPatch(builder.patch());
+    }
+    const trailer = new Uint8Array(trailerLength);
+    const view = new DataView(trailer.buffer);
+    if (zlibFormat) {
+      view.setUint32(0, adler, false);
+    } else {
+      view.setUint32(0, crc, true);
+      view.setUint32(4, emittedInput % 2 ** 32, true);
+    }
+    enqueue(controller, trailer);
+    queue.length = 0;
+    stop();
+    // The rest of the input is not wanted: let its producer go.
+    if (cut) await source.cancel().catch(() => {});
+    options.onEnd?.({ inputBytes: emittedInput, cut });
+    controller.close();
   };
 
   return new ReadableStream<Uint8Array>({
@@ -221,26 +489,65 @@ export function parallelCompress(
         if (!started) {
           started = true;
           const first = await nextBlock();
-          controller.enqueue(header(first));
+          enqueue(controller, await header(first));
           if (first === undefined) inputDone = true;
           else submit(first);
         }
         for (;;) {
           // Emit what is ready at the head, in order.
           let emitted = false;
-          while (queue[0]?.deflated !== undefined) {
-            const slot = queue.shift()!;
+          while (queue.length > 0) {
+            const slot = queue[0]!;
+            if (slot.failure !== undefined) recover(slot);
+            if (slot.deflated === undefined) break;
+            const deflated = slot.deflated;
+            const needed = written + deflated.length + FINAL_BLOCK.length +
+              trailerLength;
+            const allowed = maxOutput === undefined
+              ? Infinity
+              : await maxOutput(needed);
+            if (needed > allowed) {
+              // The part of the block that fits, then the end.
+              const part = fitPrefix(
+                slot,
+                allowed - written - FINAL_BLOCK.length - trailerLength,
+              );
+              if (part !== undefined) {
+                if (zlibFormat) {
+                  adler = adler32Combine(adler, part.adler, part.length);
+                } else crc = crc32Combine(crc, part.crc, part.length);
+                emittedInput += part.length;
+                enqueue(controller, part.deflated);
+                builder?.add(part.deflated.length, part.length);
+              }
+              await finish(controller, true);
+              return;
+            }
+            queue.shift();
+            if (slot.kept !== undefined) {
+              if (slot.kept.buffer.byteLength === blockSize) {
+                pool.push(slot.kept.buffer as ArrayBuffer);
+              }
+              slot.kept = undefined;
+            }
             if (zlibFormat) {
               adler = slot.adler === -1
                 ? adler32Zeros(adler, slot.length)
                 : adler32Combine(adler, slot.adler, slot.length);
+            } else {
+              crc = crc32Combine(crc, slot.crc, slot.length);
             }
-            controller.enqueue(slot.deflated!);
-            builder?.add(slot.deflated!.length, slot.length);
+            emittedInput += slot.length;
+            enqueue(controller, deflated);
+            builder?.add(deflated.length, slot.length);
             emitted = true;
           }
           if (emitted) return;
-          if (!inputDone && pending < maxPending) {
+          // In this thread, a block waits for the blocks before it.
+          if (
+            !inputDone && pending < maxPending &&
+            !(inThread && queue.length > 0)
+          ) {
             const block = await nextBlock();
             if (block === undefined) inputDone = true;
             else submit(block);
@@ -250,26 +557,12 @@ export function parallelCompress(
             await queue[0]!.ready;
             continue;
           }
-          controller.enqueue(FINAL_BLOCK);
-          if (builder !== undefined) {
-            builder.add(FINAL_BLOCK.length, 0);
-            index!.onPatch(builder.patch());
-          }
-          const trailer = new Uint8Array(zlibFormat ? 4 : 8);
-          const view = new DataView(trailer.buffer);
-          if (zlibFormat) {
-            view.setUint32(0, adler, false);
-          } else {
-            view.setUint32(0, crc, true);
-            view.setUint32(4, total % 2 ** 32, true);
-          }
-          controller.enqueue(trailer);
-          controller.close();
-          stop();
+          await finish(controller, false);
           return;
         }
       } catch (error) {
         stop();
+        await source.cancel(error).catch(() => {});
         throw error;
       }
     },
@@ -295,12 +588,7 @@ export function zeroBlock(length: number, level: number): Uint8Array {
   const key = `${length}/${level}`;
   let deflated = zeroBlocks.get(key);
   if (deflated === undefined) {
-    deflated = new Uint8Array(
-      deflateRawSync(new Uint8Array(length), {
-        level,
-        finishFlush: constants.Z_SYNC_FLUSH,
-      }),
-    );
+    deflated = deflateBlock(new Uint8Array(length), level, false).deflated;
     if (zeroBlocks.size < 8) zeroBlocks.set(key, deflated);
   }
   return deflated;

@@ -19,7 +19,9 @@ import type { GzipIndex } from "./gzip_index.ts";
 import type { InflateResult, InflateTask } from "./_inflate_worker.ts";
 import type { ByteSource } from "./_byte_source.ts";
 import { garbageMeter } from "./_memory.ts";
-import { startWorkers } from "./_worker_pool.ts";
+import { startWorkers, TaskFailedError } from "./_worker_pool.ts";
+
+export { WorkerFailedError } from "./_worker_pool.ts";
 
 /**
  * Chunks larger than this are inflated in one stream instead, so that the
@@ -73,6 +75,9 @@ export interface ParallelInflateOptions {
  * @returns The decompressed bytes, in order.
  * @throws {ChunkError} When a chunk or the trailer is not as expected; the
  * message gives the byte offset in the file.
+ * @throws {WorkerFailedError} When a worker cannot be started (its module
+ * is missing from the binary, or does not load) or stops answering: one
+ * line, never a stack trace.
  */
 export async function* parallelInflate(
   source: ByteSource,
@@ -93,6 +98,7 @@ export async function* parallelInflate(
   const workers = startWorkers<InflateTask, InflateResult>(
     new URL("./_inflate_worker.ts", import.meta.url),
     jobs,
+    { label: "decompression worker" },
   );
   const pool: ArrayBuffer[] = [];
   const queue: Promise<InflateResult | "zeros">[] = [];
@@ -144,7 +150,19 @@ export async function* parallelInflate(
     let total = 0;
     for (let id = 0; id < tasks.length; id++) {
       while (next < tasks.length && next - id < maxPending) await submit();
-      const result = await queue.shift()!;
+      let result: InflateResult | "zeros";
+      try {
+        result = await queue.shift()!;
+      } catch (error) {
+        // The worker caught it: the chunk's data is not what the index says.
+        if (!(error instanceof TaskFailedError)) throw error;
+        if (error.data?.byteLength === capacity) pool.push(error.data);
+        throw new ChunkError(
+          `corrupt deflate data in ${
+            where(id)
+          }: ${error.reason}, expected a valid gzip stream`,
+        );
+      }
       if (result === "zeros") {
         const size = tasks[id]!.count * chunkSize;
         crc = crc32Zeros(crc, size);
@@ -153,13 +171,6 @@ export async function* parallelInflate(
         continue;
       }
       if (result.data.byteLength === capacity) pool.push(result.data);
-      if (result.error !== undefined) {
-        throw new ChunkError(
-          `corrupt deflate data in ${
-            where(id)
-          }: ${result.error}, expected a valid gzip stream`,
-        );
-      }
       crc = crc32Combine(crc, result.crc, result.length);
       total += result.length;
       yield new Uint8Array(result.output!, 0, result.length);

@@ -31,7 +31,10 @@ const result = await new Deno.Command(Deno.execPath(), {
   args: [
     "compile",
     ...PERMISSION_FLAGS,
-    // The workers are loaded by URL at run time: embed them.
+    // The workers are loaded by URL at run time: embed them, and the pool
+    // module each worker starts from (it imports the worker's module).
+    "--include",
+    `${root}lib/_worker_pool.ts`,
     "--include",
     `${root}lib/_deflate_worker.ts`,
     "--include",
