@@ -7,6 +7,7 @@
  */
 
 import { basename, join } from "node:path";
+import { FileAccessError, fsReason } from "./atomic_file.ts";
 import { readFileAt } from "./elf.ts";
 import type { CoreMetadata } from "./metadata.ts";
 import { listStore, type StoreEntry } from "./store.ts";
@@ -23,6 +24,34 @@ export class CoreNotFoundError extends Error {
     );
     this.name = "CoreNotFoundError";
   }
+}
+
+/** The store cannot be listed: missing, not a directory, or not readable. */
+export class StoreAccessError extends FileAccessError {
+  /** Creates the error for the store and what listing it threw. */
+  constructor(directory: string, cause: unknown) {
+    super(
+      `Cannot list the store '${directory}': ${
+        fsReason(systemError(cause))
+      }, expected the directory cores are stored in (-p)`,
+      directory,
+      { cause },
+    );
+    this.name = "StoreAccessError";
+  }
+}
+
+/** The system's error under the store's own wrappers, for its reason alone. */
+function systemError(error: unknown): unknown {
+  let inner = error;
+  for (
+    let depth = 0;
+    inner instanceof FileAccessError && inner.cause !== undefined && depth < 3;
+    depth++
+  ) {
+    inner = inner.cause;
+  }
+  return inner;
 }
 
 /** A stored core and what its sidecar says. */
@@ -48,6 +77,7 @@ export interface CatalogFilter {
  * @param directory The store.
  * @param filter Program, pid and time filters.
  * @returns The matching records.
+ * @throws {StoreAccessError} When the store cannot be listed.
  *
  * @example Usage
  * ```ts ignore
@@ -59,8 +89,21 @@ export async function readCatalog(
   directory: string,
   filter: CatalogFilter = {},
 ): Promise<CoreRecord[]> {
+  let entries: StoreEntry[];
+  try {
+    entries = await listStore(directory);
+  } catch (error) {
+    throw new StoreAccessError(directory, error);
+  }
   const records: CoreRecord[] = [];
-  for (const entry of await listStore(directory)) {
+  for (const entry of entries) {
+    // Only temporary files: a capture under way, or one that died.
+    if (
+      entry.archive === undefined && entry.metadata === undefined &&
+      entry.uuid === undefined
+    ) {
+      continue;
+    }
     const record: CoreRecord = { directory, entry };
     const metadata = await readSidecar(directory, entry);
     if (metadata !== undefined) record.metadata = metadata;
@@ -82,6 +125,7 @@ export async function readCatalog(
  * @param id The ID.
  * @returns The record.
  * @throws {CoreNotFoundError} When nothing matches.
+ * @throws {StoreAccessError} When the store cannot be listed.
  */
 export async function findCore(
   directory: string,

@@ -69,7 +69,8 @@ export function decompressedName(input: string): string {
 /**
  * Decompresses a gzip (any number of members) or zlib file. The input is
  * kept; the output is created `0600` and appears only when the whole stream
- * decoded and its checksums matched.
+ * decoded and its checksums matched. To stdout (`-`), a reader that closes
+ * the pipe early (`| head`) ends it quietly.
  *
  * @param input Input path, or `-` for stdin.
  * @param options Output path and overwrite policy.
@@ -94,16 +95,40 @@ export async function decompressFile(
   if (onProgress) {
     data = data.pipeThrough(progressStream(source.size, onProgress));
   }
-  return await writeOutput(
-    output,
-    decompress(data, {
-      label: source.label,
-      ...(source.size === undefined ? {} : { size: source.size }),
-      ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
-      // The file sink (or stdout) is done with each chunk before the next.
-      transient: true,
-    }),
-    // Zero pages become holes, as in the cores the kernel writes.
-    { force, sparse: true },
-  );
+  try {
+    return await writeOutput(
+      output,
+      decompress(data, {
+        label: source.label,
+        ...(source.size === undefined ? {} : { size: source.size }),
+        ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+        // The file sink (or stdout) is done with each chunk before the next.
+        transient: true,
+      }),
+      // Zero pages become holes, as in the cores the kernel writes.
+      { force, sparse: true },
+    );
+  } catch (error) {
+    if (output === "-" && isClosedReader(error)) return output;
+    throw error;
+  }
+}
+
+/**
+ * True for the error of writing to a pipe whose reader has gone, as
+ * `... -o - | head -c 1` leaves stdout: the reader has what it wanted, so
+ * the commands writing to stdout end quietly and successfully, as
+ * `gzip -c | head` does from the user's view.
+ *
+ * @param error What a write to stdout threw.
+ * @returns Whether it is EPIPE.
+ *
+ * @example Usage
+ * ```ts
+ * import { isClosedReader } from "./decompress_command.ts";
+ * isClosedReader(new Deno.errors.BrokenPipe("Broken pipe (os error 32)")); // true
+ * ```
+ */
+export function isClosedReader(error: unknown): boolean {
+  return error instanceof Deno.errors.BrokenPipe;
 }

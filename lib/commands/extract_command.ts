@@ -11,6 +11,7 @@ import { findCore } from "../catalog.ts";
 import { decompress } from "../codec.ts";
 import { openRegularFile } from "../program_info.ts";
 import { writeOutput } from "../_file_io.ts";
+import { isClosedReader } from "./decompress_command.ts";
 
 /** The stored crash has no archive: only its metadata was kept. */
 export class NoArchiveError extends Error {
@@ -42,11 +43,13 @@ export async function archiveOf(directory: string, id: string) {
 }
 
 /**
- * Writes the raw core of a stored crash to `output`, sparse.
+ * Writes the raw core of a stored crash to `output`, sparse; `-` is stdout,
+ * where a reader that closes the pipe early (`| head`) ends it quietly.
  *
  * @param directory The store.
  * @param id A file name or a program name (its newest core).
- * @param options Output path, and whether to replace an existing file.
+ * @param options Output path (`-`: stdout), and whether to replace an
+ * existing file.
  * @returns The output path.
  *
  * @example Usage
@@ -62,13 +65,18 @@ export async function extractCore(
 ): Promise<string> {
   const { path } = await archiveOf(directory, id);
   const file = await openRegularFile(path);
-  return await writeOutput(
-    options.output,
-    decompress(file.readable, {
-      label: `'${path}'`,
-      size: (await file.stat()).size,
-      transient: true,
-    }),
-    { force: options.force ?? false, sparse: true },
-  );
+  try {
+    return await writeOutput(
+      options.output,
+      decompress(file.readable, {
+        label: `'${path}'`,
+        size: (await file.stat()).size,
+        transient: true,
+      }),
+      { force: options.force ?? false, sparse: true },
+    );
+  } catch (error) {
+    if (options.output === "-" && isClosedReader(error)) return "-";
+    throw error;
+  }
 }

@@ -16,9 +16,12 @@ export interface ListRow {
   program: string | null;
   /** Core bytes (uncompressed). */
   size: number | null;
-  /** Compressed bytes of the archive, or null when only metadata was kept. */
+  /**
+   * Compressed bytes of the archive, or null when only metadata was kept
+   * (no archive file, or the sidecar's `archive` is null).
+   */
   stored: number | null;
-  /** Core bytes per stored byte. */
+  /** Core bytes per stored byte; null for an empty or unstored core. */
   ratio: number | null;
   uuid: string | null;
   truncated: boolean;
@@ -37,7 +40,9 @@ export interface ListRow {
 export function listRows(records: CoreRecord[]): ListRow[] {
   return records.map(({ entry, metadata: m }) => {
     const size = m?.core_size ?? null;
-    const stored = entry.archive === undefined
+    // No archive file, or a sidecar that says none was kept
+    // (`"archive": null`, with its reason): metadata only.
+    const stored = entry.archive === undefined || m?.archive === null
       ? null
       : m?.compressed_size ?? null;
     return {
@@ -47,15 +52,22 @@ export function listRows(records: CoreRecord[]): ListRow[] {
       program: m?.comm ?? m?.argument ?? null,
       size,
       stored,
-      ratio: size !== null && stored
-        ? Math.round(size / stored * 10) / 10
-        : null,
+      // An empty core has no ratio, nor has one that was not stored.
+      ratio: size !== null && size > 0 && stored ? ratioOf(size, stored) : null,
       uuid: m?.uuid?.trim() ?? null,
       truncated: m?.truncated ?? false,
       reason: m?.reason ?? null,
       file: entry.archive ?? entry.metadata ?? entry.files[0]!,
     };
   });
+}
+
+/** One decimal; a ratio under 0.1 (a tiny core) keeps one significant digit. */
+function ratioOf(size: number, stored: number): number {
+  const ratio = size / stored;
+  return ratio < 0.1
+    ? Number(ratio.toPrecision(1))
+    : Math.round(ratio * 10) / 10;
 }
 
 /**
