@@ -2,7 +2,7 @@
 # Installs gzcoredump as the kernel's core dump handler, or removes it.
 #
 #   sh install.sh [--binary PATH | --launcher] [--prefix DIR] [--store DIR]
-#                 [--root DIR] [--dry-run]
+#                 [--root DIR] [--kernel VERSION] [--dry-run]
 #   sh install.sh --uninstall [--prefix DIR] [--root DIR] [--dry-run]
 #
 # Installs the executable to PREFIX/bin/gzcoredump (default /usr/local): the
@@ -15,7 +15,8 @@
 # persists both in /etc/sysctl.d/50-gzcoredump.conf. The settings it replaces
 # are saved once and restored by --uninstall, which keeps the stored cores.
 # Running it again changes nothing that is already right. --root DIR works
-# on a fake root (for tests); --dry-run prints every action and does none.
+# on a fake root (for tests), --kernel VERSION writes the pattern for that
+# kernel instead of this one's; --dry-run prints every action and does none.
 set -e
 
 prefix=/usr/local
@@ -25,6 +26,7 @@ launcher=0
 dry_run=0
 uninstall=0
 root=
+kernel=
 
 die() {
 	echo "install.sh: $*" >&2
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--binary) [ $# -ge 2 ] || die "--binary needs a path"; binary=$2; shift 2 ;;
 	--root) [ $# -ge 2 ] || die "--root needs a directory"; root=$2; shift 2 ;;
 	--launcher) launcher=1; shift ;;
+	--kernel) [ $# -ge 2 ] || die "--kernel needs a version"; kernel=$2; shift 2 ;;
 	--uninstall) uninstall=1; shift ;;
 	--dry-run) dry_run=1; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -101,9 +104,23 @@ if [ "$uninstall" = 1 ]; then
 	exit 0
 fi
 
-# Kernel facts first, %E and %e last (before Linux 5.3 the kernel split their
-# expansions on spaces); the tool joins a split name back.
-pattern="|$target -c -p $store -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e"
+# Kernel facts first, the name last after '--': everything after it is the
+# name, never an option. Before Linux 5.3 the kernel split the expansions of
+# %e, %E and %h on spaces, so a process named 'x --max-age=0' could have
+# passed an option; there the pattern leaves out %E and %h (the tool reads
+# the program through /proc/%P/exe) and only the name, after '--', remains.
+if [ -z "$kernel" ]; then
+	read -r kernel </proc/sys/kernel/osrelease || die "cannot read /proc/sys/kernel/osrelease for the kernel's version"
+fi
+major=${kernel%%.*}
+minor=${kernel#*.}
+minor=${minor%%[!0-9]*}
+case $major$minor in *[!0-9]* | "") die "cannot read the kernel version '$kernel'" ;; esac
+if [ "$major" -gt 5 ] || { [ "$major" -eq 5 ] && [ "$minor" -ge 3 ]; }; then
+	pattern="|$target -c -p $store -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -- %e"
+else
+	pattern="|$target -c -p $store -P %P -u %u -g %g -s %s -t %t -r %c -D %d -- %e"
+fi
 length=$(printf '%s' "$pattern" | wc -c)
 [ "$length" -lt 128 ] || die "core_pattern would be $length bytes, the kernel keeps only 127: choose a shorter --prefix or --store"
 

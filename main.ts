@@ -39,7 +39,7 @@ import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = `gzcoredump version: ${denoJson.version}
 Usage:
-  gzcoredump -c [-p path] [-a argument] [kernel facts] [store options]   (from core_pattern)
+  gzcoredump -c [-p path] [-a argument] [kernel facts] [store options] [-- NAME]   (from core_pattern)
   gzcoredump -c -f inputfile [-o outputfile]
   gzcoredump -d -f inputfile [-o outputfile]
   gzcoredump list [PROGRAM] [-p DIR] [--pid PID] [--since TIME] [--json]
@@ -56,6 +56,7 @@ Options:
   -d, --decompress    decompress a gzip or zlib file (the format is read from the data)
   -p, --path DIR      the store directory for cores (default /var/crash)
   -a, --argument ARG  with -c, name part of the stored core, e.g. %e
+  -- NAME             with -c, the same, last: nothing after '--' is an option
   -f, --file IN       input file; - is stdin
   -o, --output OUT    output file; - is stdout (default IN.gz, IN.zz, or IN without .gz/.zz)
   -F, --format FMT    with -c, gz (default) or zlib
@@ -70,15 +71,17 @@ Store options (also in /etc/gzcoredump.conf as name = value; --config FILE):
   --max-use SIZE      the store's most bytes (default 10% of its file system, at most 4G)
   --keep-free SIZE    free space to leave (default 15% of the file system, at most 4G)
   --max-count N       most cores kept (default 100)
+  --max-records N     most records of metadata only kept (default 1000)
   --max-size SIZE     most bytes of one core; the rest is cut (default none)
-  --max-age DAYS      remove cores older than this (default 14; also 12h, 30m)
+  --max-age DAYS      remove cores stored longer ago (default 14; also 12h, 30m)
   --rate N/PERIOD     most cores per program (default 5/1h); beyond, metadata only
   --ignore-rlimit     store cores whatever the process's RLIMIT_CORE says
   --mode 0600|0640    permissions of stored files (0600 always for set-id processes)
   --before "CMD ARGS" --after "CMD ARGS"   run around a capture (no shell)
 Example core_pattern:
-  |/usr/local/bin/gzcoredump -c -p /var/crash -P %P -s %s -t %t -a %e
-Exit status: 0 success, 1 failure, 2 usage error.`;
+  |/usr/local/bin/gzcoredump -c -p /var/crash -P %P -s %s -t %t -- %e
+Exit status: 0 success, 1 failure (in capture: the core was lost), 2 usage error,
+128+N when signal N stopped a capture (its record says so).`;
 
 /**
  * Runs the tool.
@@ -120,14 +123,20 @@ async function run(command: Command, args: string[]): Promise<number> {
       return await capture(command, args);
     case "compress": {
       const { input, format, force } = command;
-      await compressFile(input, {
-        format,
-        force,
-        ...(command.output === undefined ? {} : { output: command.output }),
-        ...(command.level === undefined ? {} : { level: command.level }),
-        ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
-        ...progressOption(),
-      });
+      try {
+        await compressFile(input, {
+          format,
+          force,
+          ...(command.output === undefined ? {} : { output: command.output }),
+          ...(command.level === undefined ? {} : { level: command.level }),
+          ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
+          ...progressOption(),
+        });
+      } catch (error) {
+        // Only stdout can be a pipe: `-o - | head` closed it early, which
+        // is no failure (as `decompressFile` and `extractCore` see it).
+        if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      }
       return 0;
     }
     case "decompress": {
@@ -245,7 +254,12 @@ function programJson(
   };
 }
 
-/** Core capture: never loses the core over anything short of I/O failure. */
+/**
+ * Core capture: never loses the crash's record over anything short of a
+ * store that cannot hold even that. SIGTERM, SIGINT and SIGHUP stop the
+ * capture: the record is finished, the kernel log says so, and the exit
+ * status is 128 + the signal's number.
+ */
 async function capture(
   command: Extract<Command, { kind: "capture" }>,
   args: string[],
@@ -255,40 +269,61 @@ async function capture(
       "Cannot capture a core from a terminal: '-c' without '-f' reads a core from stdin, as core_pattern pipes it (use '-c -f FILE' to compress a file)",
     );
   }
-  // Options that do not fit in core_pattern come from the config file.
-  const config = await readConfigArgs(command.configPath ?? DEFAULT_CONFIG, {
-    required: command.configPath !== undefined,
+  const stop = new AbortController();
+  const signals = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+  const listeners = Object.keys(signals).map((name) => {
+    const signal = name as keyof typeof signals;
+    const listener = () => {
+      if (!stop.signal.aborted) stop.abort(signal);
+    };
+    Deno.addSignalListener(signal, listener);
+    return () => Deno.removeSignalListener(signal, listener);
   });
-  if (config.args.length > 0 || config.warnings.length > 0) {
-    command = parseCaptureArgs([...config.args, ...args]);
-    command.warnings.unshift(...config.warnings);
-  }
   const pid = command.facts.pid === undefined
     ? ""
     : ` of pid ${command.facts.pid}`;
   try {
+    // Options that do not fit in core_pattern come from the config file.
+    const config = await readConfigArgs(command.configPath ?? DEFAULT_CONFIG, {
+      required: command.configPath !== undefined,
+    });
+    if (config.args.length > 0 || config.warnings.length > 0) {
+      command = parseCaptureArgs([...config.args, ...args]);
+      command.warnings.unshift(...config.warnings);
+    }
     const result = await captureCore(Deno.stdin.readable, {
       directory: command.directory,
       format: command.format,
       facts: command.facts,
       store: command.store,
       warnings: command.warnings,
+      signal: stop.signal,
       ...(command.argument === undefined ? {} : { argument: command.argument }),
       ...(command.level === undefined ? {} : { level: command.level }),
       ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
     });
     // One kernel log line per crash (/dev/kmsg is rate limited) that says
-    // where the core is, or why it is not and where to look.
+    // where the core is, or why it is not and where its record is.
+    const where = result.metadata === undefined
+      ? "no metadata could be written"
+      : `metadata in ${result.metadata}`;
     const message = result.archive === undefined
-      ? `dropped core${pid}: ${result.reason}; metadata in ${result.metadata}`
+      ? `${
+        result.lost ? "lost" : "dropped"
+      } core${pid}: ${result.reason}; ${where}`
       : `saved core${pid} (${result.coreSize} bytes) to ${result.archive}${
         result.reason === undefined ? "" : ` (${result.reason})`
       }`;
     await log(message, result.warnings, result.archive === undefined);
-    return 0;
+    if (result.interrupted !== undefined) {
+      return 128 + signals[result.interrupted as keyof typeof signals];
+    }
+    return result.lost ? 1 : 0;
   } catch (error) {
     await log(`lost core${pid}: ${messageOf(error)}`, command.warnings, true);
     return 1;
+  } finally {
+    for (const remove of listeners) remove();
   }
 }
 

@@ -73,6 +73,8 @@ export interface StoreOptions {
   keepFree?: SizeSpec;
   /** Most cores kept. */
   maxCount?: number;
+  /** Most records of metadata only kept (they never evict a core). */
+  maxRecords?: number;
   /** Most bytes of one core read; the rest is cut. */
   maxSize?: number;
   /** Cores older than this go at the next capture. */
@@ -236,6 +238,7 @@ const OPTIONS = {
   "max-use": { type: "string" },
   "keep-free": { type: "string" },
   "max-count": { type: "string" },
+  "max-records": { type: "string" },
   "max-size": { type: "string" },
   "max-age": { type: "string" },
   rate: { type: "string" },
@@ -251,6 +254,7 @@ const STORE_OPTIONS = [
   "max-use",
   "keep-free",
   "max-count",
+  "max-records",
   "max-size",
   "max-age",
   "rate",
@@ -405,7 +409,10 @@ export function parseCommand(args: string[]): Command {
  *
  * Before Linux 5.3 the kernel split `core_pattern` after expanding `%e` and
  * `%E`, so a program name with spaces arrives as several arguments: stray
- * arguments after `-a` or `-E` are joined back to their value.
+ * arguments after `-a` or `-E` are joined back to their value. A name that
+ * splits into something like an option (`x --max-age=0`) would still be
+ * read as one, so `--` ends the options: everything after it is the name,
+ * joined, never an option (install.sh writes `-- %e` last).
  *
  * @param args The arguments, without the program name.
  * @returns The capture command, with any problems in `warnings`.
@@ -423,6 +430,11 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
   let joinTo: OptionName | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
+    if (arg === "--") {
+      const rest = args.slice(i + 1).join(" ");
+      if (rest !== "") values.argument = rest;
+      break;
+    }
     const option = lookupOption(arg);
     if (option === undefined) {
       if (joinTo !== undefined && !arg.startsWith("-")) {
@@ -570,6 +582,7 @@ function parseStoreOptions(
   set("maxUse", read("max-use", parseSize));
   set("keepFree", read("keep-free", parseSize));
   set("maxCount", read("max-count", whole));
+  set("maxRecords", read("max-records", whole));
   set("maxSize", read("max-size", bytes));
   set("maxAgeMs", read("max-age", parseDuration));
   set("rate", read("rate", parseRate));
@@ -736,8 +749,10 @@ function parseSince(text: string): Date {
 /** A capture line has `-c` and reads stdin: no `-f`, `-d`, `-h` or `-V`. */
 function isCaptureLine(args: string[]): boolean {
   let compress = false;
-  for (let i = 0; i < args.length; i++) {
-    const option = lookupOption(args[i]!);
+  const end = args.indexOf("--");
+  const options = end === -1 ? args : args.slice(0, end);
+  for (let i = 0; i < options.length; i++) {
+    const option = lookupOption(options[i]!);
     if (option === undefined) continue;
     const [name, inline] = option;
     if (OPTIONS[name].type === "string") {
@@ -747,7 +762,7 @@ function isCaptureLine(args: string[]): boolean {
     if (name === "compress") compress = true;
     else if (name !== "force" && name !== "ignore-rlimit") return false;
   }
-  return compress && !args.some((arg) => {
+  return compress && !options.some((arg) => {
     const option = lookupOption(arg);
     return option !== undefined &&
       ["file", "output"].includes(option[0]);

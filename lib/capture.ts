@@ -1,11 +1,25 @@
 /**
  * Core capture: the kernel pipes a core dump into stdin; it is streamed
- * through the compressor into the store under a new name, with a JSON
- * sidecar of what is known about the crash.
+ * through the compressor into the store, with a JSON sidecar of what is
+ * known about the crash.
  *
- * The core comes first. A store directory that cannot be used falls back to
- * the default one, a bad clock or time argument falls back to the current
- * time, and every such problem is returned as a warning instead of thrown.
+ * A capture runs in phases, and the crash's record exists from the first:
+ * 1. **Admit**, under the store lock: tidy what dead captures left, decide
+ *    whether the core may be stored (policy, `store_policy.ts`), remove what
+ *    must make room, take a name, and write the sidecar (reserved room,
+ *    `reservation.ts`) saying the capture is under way.
+ * 2. **Stream**: the core goes through the compressor to a hidden file,
+ *    published when complete; the claimed room of `--max-use` grows in
+ *    steps, and a core that cannot have more is cut there. A core kept as
+ *    metadata only, or whose archive could not be written, is still read to
+ *    its end for its notes.
+ * 3. **Describe**: the program's identity, the `.uuid` copy, the sidecar's
+ *    final record. Then the `--after` hook.
+ *
+ * Problems that do not cost the core (a bad argument, a damaged state file,
+ * a lock that cannot be had, a failing worker) are warnings, recorded in
+ * the sidecar. A signal (SIGTERM, SIGINT, SIGHUP) stops the capture: the
+ * temporary file goes, the record says so.
  *
  * @module
  */
@@ -16,25 +30,44 @@ import {
   type KernelFacts,
   type StoreOptions,
 } from "./args.ts";
-import { writeFileAtomic } from "./atomic_file.ts";
-import type { FilePatch } from "./atomic_file.ts";
-import { compress, type Format, formatExtension } from "./codec.ts";
+import { type FilePatch, writeFileAtomic } from "./atomic_file.ts";
+import {
+  DEFAULT_PARALLEL_LEVEL,
+  type Format,
+  formatExtension,
+} from "./codec.ts";
 import { coreBaseName } from "./names.ts";
 import { CoreInspectorStream, type CoreReport } from "./core_inspector.ts";
-import { buildMetadata } from "./metadata.ts";
+import { runHook } from "./hooks.ts";
+import {
+  buildMetadata,
+  type CaptureRecord,
+  type MetadataSources,
+} from "./metadata.ts";
+import { parallelCompress } from "./parallel_deflate.ts";
 import { type ProcessFacts, readProcessFacts } from "./proc.ts";
 import { type ProgramInfo, readProgramInfo } from "./program_info.ts";
-import { countCrash } from "./rate_limit.ts";
+import { readRateState, writeRateState } from "./rate_limit.ts";
+import { RESERVATION_BYTES, reserveSidecar } from "./reservation.ts";
+import type { SidecarReservation } from "./reservation.ts";
 import {
   checkWritable,
-  enforceLimits,
   fileSystemSpace,
-  listStore,
   preparePrivateDirectory,
-  removeStaleTemporaries,
+  removeFiles,
   withStoreLock,
 } from "./store.ts";
+import { readLedger, reanchorEntries } from "./store_ledger.ts";
+import type { LedgerEntry } from "./store_ledger.ts";
+import {
+  admit,
+  CLAIM_STEP,
+  extendClaim,
+  type PolicyLimits,
+  type Removal,
+} from "./store_policy.ts";
 import { resolveSize, type SizeSpec } from "./units.ts";
+import { type ClockReading, readClocks, selfIdentity } from "./_process.ts";
 import { errorText } from "./_text.ts";
 
 /** Options for {@linkcode captureCore}. */
@@ -60,13 +93,14 @@ export interface CaptureOptions {
    */
   format?: Format;
   /**
-   * Compression level; undefined uses `CompressionStream`.
+   * Compression level.
    *
-   * @default {undefined}
+   * @default {5}
    */
   level?: number;
   /**
-   * Worker threads for compression.
+   * Worker threads for compression; 1 compresses in this thread. At most
+   * one per core is used.
    *
    * @default {navigator.hardwareConcurrency}
    */
@@ -89,14 +123,22 @@ export interface CaptureOptions {
    * @default {[]}
    */
   warnings?: string[];
+  /**
+   * Aborted by a signal: the capture stops, removes its temporary file and
+   * finishes the record; its reason names the signal (a string reason).
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
 }
 
 /**
  * The store's defaults, in the spirit of systemd-coredump: the store may use
  * 10% of its file system and must leave 15% free (each at most 4 GiB), keeps
- * at most 100 cores, ages them out after 14 days, and stores at most 5 cores
- * per program per hour. There is no size limit per core unless given, and
- * the crashed process's RLIMIT_CORE is honoured.
+ * at most 100 cores and 1000 records of metadata only, ages them out after
+ * 14 days, and stores at most 5 cores per program per hour. There is no size
+ * limit per core unless given, and the crashed process's RLIMIT_CORE is
+ * honoured.
  */
 export const DEFAULT_STORE = {
   maxUse: { percent: 10 },
@@ -104,12 +146,19 @@ export const DEFAULT_STORE = {
   keepFree: { percent: 15 },
   keepFreeCap: 4 * 1024 ** 3,
   maxCount: 100,
+  maxRecords: 1000,
   maxAgeMs: 14 * 86_400_000,
   rate: { count: 5, periodMs: 3_600_000 },
 } as const;
 
 /** Cores smaller than a page are not worth storing (RLIMIT_CORE 1 and 0). */
 const PAGE = 4096;
+/** Most compression workers of a capture, whatever -j says. */
+const MAX_CAPTURE_JOBS = 16;
+/** Room kept for the `.uuid` copy beside the archive. */
+const UUID_ROOM = 8192;
+/** Free space is checked every this many bytes written. */
+const SPACE_CHECK_BYTES = 4 << 20;
 
 /** What {@linkcode captureCore} stored. */
 export interface CaptureResult {
@@ -123,19 +172,50 @@ export interface CaptureResult {
   coreSize: number;
   /** Bytes of the compressed core. */
   compressedSize: number;
+  /** True when the core was to be stored but could not be written. */
+  lost: boolean;
+  /** The signal that interrupted the capture, if one did. */
+  interrupted?: string;
   /** Everything that went wrong but did not cost the core. */
   warnings: string[];
 }
 
+/** Everything the phases share. */
+interface Capture {
+  options: CaptureOptions;
+  directory: string;
+  time: Date;
+  format: Format;
+  level: number;
+  jobs: number;
+  mode: number;
+  facts: KernelFacts;
+  store: StoreOptions;
+  limits: PolicyLimits;
+  rateKey: string;
+  warnings: string[];
+  started: number;
+}
+
+/** What admission decided. */
+interface Admitted {
+  base: string;
+  reservation: SidecarReservation;
+  /** Why only metadata is kept; undefined when the core is stored. */
+  reason?: string;
+  record: CaptureRecord;
+}
+
 /**
  * Stores a core read from `input` in the store directory as
- * `Core_<time>[_<argument>].gz` (or `.zz`), plus a `.json` sidecar. Reads
- * the input to its end before any other slow work.
+ * `Core_<time>[_<argument>].gz` (or `.zz`), plus a `.json` sidecar that is
+ * written before the core and completed after it.
  *
  * @param input The core, as the kernel pipes it.
  * @param options Where and how to store it, and the kernel's facts.
  * @returns What was stored and every warning.
- * @throws {FileAccessError} Only when no store directory can hold the core.
+ * @throws {FileAccessError} Only when no store directory can hold even the
+ * crash's record.
  *
  * @example Usage
  * ```ts ignore
@@ -150,191 +230,107 @@ export async function captureCore(
   input: ReadableStream<Uint8Array>,
   options: CaptureOptions,
 ): Promise<CaptureResult> {
-  const started = performance.now();
-  const {
-    format = "gzip",
-    level,
-    facts = {},
-    store = {},
-    fallbackDirectory = DEFAULT_DIRECTORY,
-  } = options;
+  const capture = await prepare(options);
+  const reader = input.getReader();
+  const stopReading = () => void reader.cancel().catch(() => {});
+  options.signal?.addEventListener("abort", stopReading, { once: true });
+  try {
+    if (capture.store.before) {
+      const problem = await runHook(capture.store.before, []);
+      if (problem !== undefined) capture.warnings.push(problem);
+    }
+    // The first bytes, before any decision: an empty input is no core.
+    const first = options.signal?.aborted
+      ? undefined
+      : await reader.read().then((r) => r.value, () => undefined);
+    const inspector = new CoreInspectorStream();
+    const source = coreSource(reader, first, inspector);
+    const admitted = await admitCapture(capture, first, source);
+    const outcome = admitted.reason === undefined && !options.signal?.aborted
+      ? await streamArchive(capture, admitted, source, inspector)
+      : await readForNotes(capture, source);
+    const reason = interruption(options.signal, outcome.archive) ??
+      outcome.reason ?? admitted.reason;
+    return await describe(capture, admitted, {
+      ...outcome,
+      reason,
+      report: inspector.report,
+    });
+  } finally {
+    options.signal?.removeEventListener("abort", stopReading);
+    stopReading();
+  }
+}
+
+/** The signal's reason as the record says it, or undefined. */
+function interruption(
+  signal: AbortSignal | undefined,
+  archive: string | undefined,
+): string | undefined {
+  if (!signal?.aborted) return undefined;
+  const name = String(signal.reason);
+  return archive === undefined
+    ? `interrupted by ${name} while capturing: the partial core was removed, metadata only`
+    : `interrupted by ${name} after the archive was stored`;
+}
+
+/** Resolves everything the capture needs before it reads the core. */
+async function prepare(options: CaptureOptions): Promise<Capture> {
   const warnings = [...(options.warnings ?? [])];
+  const { format = "gzip", facts = {}, store = {} } = options;
   const time = crashTime(facts, warnings);
   const directory = await chooseDirectory(
     options.directory,
-    fallbackDirectory,
+    options.fallbackDirectory ?? DEFAULT_DIRECTORY,
     warnings,
   );
-  const base = coreBaseName(time, options.argument);
-  const extension = formatExtension(format);
-  // A set-id process's core stays root-only whatever --mode says.
-  const mode = facts.dumpable === 2 ? 0o600 : store.mode ?? 0o600;
-  if (store.before) await runHook(store.before, [], warnings);
-
-  // Policy, under the lock: clean up, then decide whether to store.
-  const space = await fileSystemSpace(directory);
-  const limits = resolveLimits(store, space.total);
-  let reason = await withStoreLock(directory, async () => {
-    const stale = await removeStaleTemporaries(directory);
-    if (stale.length > 0) {
-      warnings.push(
-        `removed ${stale.length} stale temporary file(s) of an earlier run`,
-      );
-    }
-    const made = await enforceLimits(directory, { ...limits, reserve: 1 }, {
-      now: time,
-    });
-    for (const gone of made) {
-      warnings.push(`removed ${gone.base}: ${gone.reason}`);
-    }
-    if (
-      !store.ignoreRlimit && facts.rlimit !== undefined && facts.rlimit < PAGE
-    ) {
-      return `RLIMIT_CORE of the crashed process is ${facts.rlimit} bytes, below one page: metadata only (--ignore-rlimit stores it anyway)`;
-    }
-    const { free } = await fileSystemSpace(directory);
-    if (free < limits.keepFree) {
-      return `only ${free} bytes free, --keep-free is ${limits.keepFree}: metadata only`;
-    }
-    const rate = store.rate ?? DEFAULT_STORE.rate;
-    const program = facts.exe ?? options.argument ?? "unknown";
-    const verdict = await countCrash(directory, program, { rate, now: time });
-    if (!verdict.allowed) {
-      return `more than ${rate.count} cores of '${
-        program.replaceAll("!", "/")
-      }' within ${rate.periodMs / 60_000} minutes (--rate): metadata only`;
-    }
-    return undefined;
-  });
-
-  const cut = Math.min(
-    store.maxSize ?? Infinity,
-    store.ignoreRlimit || facts.rlimit === undefined ? Infinity : facts.rlimit,
-  );
-  const limiter = new LimitStream(reason === undefined ? cut : Infinity);
-  const inspector = new CoreInspectorStream();
-  let archive: string | undefined;
-  let compressedSize = 0;
-  let patch: FilePatch | undefined;
-  if (reason === undefined) {
-    const compressed = compress(
-      input.pipeThrough(limiter).pipeThrough(inspector),
-      {
-        format,
-        ...(level === undefined ? {} : { level }),
-        ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
-        // The chunk index for parallel decompression, sized by the core's
-        // own headers, written over the header at the end.
-        index: {
-          expectedSize: () => {
-            const declared = inspector.declaredSize;
-            return declared === undefined ? undefined : Math.min(declared, cut);
-          },
-          onPatch: (p) => patch = p,
-        },
-      },
-    )
-      .pipeThrough(
-        spaceWatch(directory, limits.keepFree, (n) => compressedSize += n),
-      );
-    try {
-      archive = await writeFileAtomic(
-        join(directory, base + extension),
-        compressed,
-        { mode, unique: true, amend: () => patch },
-      );
-    } catch (error) {
-      if (!(error instanceof KeepFreeError)) throw error;
-      reason = `${error.message}: the partial core was removed, metadata only`;
-    }
-    if (limiter.cut) {
-      reason = `cut at ${cut} bytes (${
-        cut === store.maxSize
-          ? "--max-size"
-          : "RLIMIT_CORE of the crashed process"
-      }); reading stopped there`;
-    }
-  } else {
-    // Metadata only: read what the notes need, then let the process go.
-    await input.pipeThrough(inspector).pipeTo(new WritableStream());
-  }
-  // stdin is at its end (or closed): the crashed process is released (or
-  // waits for us only under core_pipe_limit). Now the slower work.
-  const durationMs = Math.round(performance.now() - started);
-  const report = inspector.report;
-  if (archive !== undefined && limiter.cut) report.truncated = true;
-  const name = archive === undefined
-    ? await freeBase(directory, base)
-    : basename(archive).slice(0, -extension.length);
-  const identity = await identifyProgram(facts, report, warnings);
-
-  let uuidFile: string | undefined;
-  if (identity.program?.uuid !== undefined) {
-    try {
-      uuidFile = basename(
-        await writeFileAtomic(
-          join(directory, `${name}.txt`),
-          ReadableStream.from([identity.program.uuid]),
-          { mode },
-        ),
-      );
-    } catch (error) {
-      warnings.push(`Cannot write the .uuid copy: ${errorText(error)}`);
-    }
-  }
-  const metadata = buildMetadata({
-    time,
-    report,
-    facts,
-    ...identity,
-    ...(options.argument === undefined ? {} : { argument: options.argument }),
-    stored: {
-      archive: archive === undefined ? null : basename(archive),
-      format,
-      level,
-      compressedSize: archive === undefined ? null : compressedSize,
-      durationMs,
-      uuidFile,
-      reason,
-    },
-    ...hostnameSource(facts),
-    warnings,
-  });
-  let written: string | undefined;
-  try {
-    written = await writeFileAtomic(
-      join(directory, `${name}.json`),
-      ReadableStream.from([
-        new TextEncoder().encode(JSON.stringify(metadata, null, 2) + "\n"),
-      ]),
-      { mode },
+  const cpus = navigator.hardwareConcurrency || 1;
+  const cap = Math.min(cpus, MAX_CAPTURE_JOBS);
+  let jobs = options.jobs ?? cap;
+  if (jobs > cap) {
+    warnings.push(
+      `used ${cap} compression threads, not ${jobs}: at most one per core (${cpus}) in capture mode`,
     );
-  } catch (error) {
-    warnings.push(`Cannot write the metadata: ${errorText(error)}`);
+    jobs = cap;
   }
-  // Now that the new core is in, bring the store back within its limits.
-  const removed = await withStoreLock(
-    directory,
-    () => enforceLimits(directory, limits, { keep: name, now: time }),
-  );
-  for (const gone of removed) {
-    warnings.push(`removed ${gone.base}: ${gone.reason}`);
-  }
-  if (store.after) {
-    await runHook(store.after, [archive ?? written ?? ""], warnings);
-  }
+  const space = await fileSystemSpace(directory);
   return {
-    archive,
-    reason,
-    metadata: written,
-    coreSize: report.size,
-    compressedSize,
+    options,
+    directory,
+    time,
+    format,
+    level: options.level ?? DEFAULT_PARALLEL_LEVEL,
+    jobs,
+    // A set-id process's core stays root-only whatever --mode says.
+    mode: facts.dumpable === 2 ? 0o600 : store.mode ?? 0o600,
+    facts,
+    store,
+    limits: resolveLimits(store, space.total),
+    rateKey: rateKey(facts, options.argument),
     warnings,
+    started: performance.now(),
   };
 }
 
+/**
+ * The program as the rate limit counts it: `%E`, else the executable of
+ * `/proc/<pid>`, else `-a`.
+ */
+function rateKey(facts: KernelFacts, argument: string | undefined): string {
+  if (facts.exe !== undefined) return facts.exe.replaceAll("!", "/");
+  if (facts.pid !== undefined) {
+    try {
+      return Deno.readLinkSync(`/proc/${facts.pid}/exe`)
+        .replace(/ \(deleted\)$/, "");
+    } catch {
+      // Gone, or a kernel thread.
+    }
+  }
+  return argument ?? "unknown";
+}
+
 /** The store limits with defaults, resolved against the file system. */
-function resolveLimits(store: StoreOptions, total: number) {
+function resolveLimits(store: StoreOptions, total: number): PolicyLimits {
   const cap = (spec: SizeSpec | undefined, fallback: SizeSpec, max: number) =>
     spec === undefined
       ? Math.min(resolveSize(fallback, total), max)
@@ -347,42 +343,277 @@ function resolveLimits(store: StoreOptions, total: number) {
       DEFAULT_STORE.keepFreeCap,
     ),
     maxCount: store.maxCount ?? DEFAULT_STORE.maxCount,
+    maxRecords: store.maxRecords ?? DEFAULT_STORE.maxRecords,
     maxAgeMs: store.maxAgeMs ?? DEFAULT_STORE.maxAgeMs,
+    rate: store.rate ?? DEFAULT_STORE.rate,
   };
 }
 
-/** A base name no entry uses yet, for metadata without an archive. */
-async function freeBase(directory: string, base: string): Promise<string> {
-  const taken = new Set((await listStore(directory)).map((e) => e.base));
-  if (!taken.has(base)) return base;
-  for (let n = 2;; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+/** The core's bytes as the capture takes them: counted, inspected, cut. */
+interface CoreSource {
+  /** The next bytes, or undefined at the end (or the cut). */
+  read(): Promise<Uint8Array | undefined>;
+  /** Most bytes taken; past it the core is cut and reading stops. */
+  limit: number;
+  /** True when the input was cut at the limit. */
+  readonly cut: boolean;
+  /** Stops reading: the crashed process is released. */
+  stop(): void;
 }
 
-/** Passes at most `limit` bytes, then ends the stream (and stops reading). */
-class LimitStream extends TransformStream<Uint8Array, Uint8Array> {
-  #seen = 0;
-  #cut = false;
-  /** Creates the limiter. */
-  constructor(limit: number) {
-    super({
-      transform: (chunk, controller) => {
-        const room = limit - this.#seen;
-        if (chunk.length <= room) {
-          this.#seen += chunk.length;
-          controller.enqueue(chunk);
-          return;
+function coreSource(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  first: Uint8Array | undefined,
+  inspector: CoreInspectorStream,
+): CoreSource {
+  let pending = first;
+  let seen = 0;
+  let done = first === undefined;
+  let cut = false;
+  const source: CoreSource = {
+    limit: Infinity,
+    get cut() {
+      return cut;
+    },
+    stop() {
+      done = true;
+      reader.cancel().catch(() => {});
+    },
+    async read() {
+      while (!done) {
+        let chunk = pending;
+        pending = undefined;
+        if (chunk === undefined) {
+          const next = await reader.read().catch(() => ({ done: true }));
+          if (next.done || !("value" in next) || next.value === undefined) {
+            done = true;
+            return undefined;
+          }
+          chunk = next.value;
         }
-        if (room > 0) controller.enqueue(chunk.subarray(0, room));
-        this.#seen = limit;
-        this.#cut = true;
-        controller.terminate();
-      },
+        const room = source.limit - seen;
+        if (chunk.length > room) {
+          chunk = chunk.subarray(0, Math.max(0, room));
+          cut = true;
+          source.stop();
+        }
+        seen += chunk.length;
+        inspector.inspect(chunk);
+        if (chunk.length > 0) return chunk;
+      }
+      return undefined;
+    },
+  };
+  return source;
+}
+
+/**
+ * Phase 1, under the store lock: tidy, decide, remove, name, reserve the
+ * sidecar, and count the core for the rate limit when it is stored.
+ */
+async function admitCapture(
+  capture: Capture,
+  first: Uint8Array | undefined,
+  source: CoreSource,
+): Promise<Admitted> {
+  const { directory, facts, store, limits, warnings } = capture;
+  let refused: string | undefined;
+  if (first === undefined) {
+    refused = "empty core (0 bytes): nothing to store, metadata only";
+  } else if (
+    !store.ignoreRlimit && facts.rlimit !== undefined && facts.rlimit < PAGE
+  ) {
+    refused =
+      `RLIMIT_CORE of the crashed process is ${facts.rlimit} bytes, below one page: metadata only (--ignore-rlimit stores it anyway)`;
+  }
+  const admitted = await withStoreLock(directory, async () => {
+    const clocks = readClocks();
+    const ledger = await readLedger(directory, { clocks, warnings });
+    if (ledger.removedTemporaries.length > 0) {
+      warnings.push(
+        `removed ${ledger.removedTemporaries.length} temporary file(s) of captures that ended`,
+      );
+    }
+    for (const base of ledger.interrupted) {
+      warnings.push(`marked ${base} interrupted: its capture had ended`);
+    }
+    const history = await readRateState(directory, {
+      now: clocks.wallMs,
+      warnings,
     });
+    const { free } = await fileSystemSpace(directory);
+    const verdict = admit(ledger.entries, {
+      ...(refused === undefined ? {} : { refused }),
+      rateKey: capture.rateKey,
+      sidecarBytes: RESERVATION_BYTES + UUID_ROOM,
+      free,
+      clocks,
+      history,
+    }, limits);
+    await removeEntries(directory, ledger.entries, verdict.remove, warnings);
+    await reanchorEntries(
+      directory,
+      ledger.entries.filter((e) => verdict.reanchor.includes(e.base)),
+      clocks,
+    );
+    const record: CaptureRecord = {
+      state: "capturing",
+      seq: verdict.seq,
+      stored_at: new Date(clocks.wallMs).toISOString(),
+      stored_wall_ms: clocks.wallMs,
+      uptime_ms: clocks.uptimeMs,
+      boot_id: clocks.bootId,
+      rate_key: capture.rateKey,
+      owner: (({ pid, startTicks, bootId }) => ({
+        pid,
+        start_ticks: startTicks,
+        boot_id: bootId,
+      }))(selfIdentity()),
+      claim: verdict.claim + RESERVATION_BYTES + UUID_ROOM,
+      protects: verdict.protects,
+    };
+    const taken = new Set(ledger.entries.map((e) => e.base));
+    const { base, reservation } = await reserveName(
+      capture,
+      taken,
+      record,
+      verdict.reason,
+    );
+    if (verdict.reason === undefined) {
+      history.push({ key: capture.rateKey, base, at: clocks.wallMs });
+      await writeRateState(directory, history, {
+        now: clocks.wallMs,
+        warnings,
+      });
+    }
+    return {
+      base,
+      reservation,
+      ...(verdict.reason === undefined ? {} : { reason: verdict.reason }),
+      record,
+    };
+  }, { warnings });
+  if (admitted.reason === undefined) {
+    const cut = Math.min(
+      store.maxSize ?? Infinity,
+      store.ignoreRlimit || facts.rlimit === undefined
+        ? Infinity
+        : facts.rlimit,
+    );
+    source.limit = cut;
   }
-  /** True when input was cut at the limit. */
-  get cut(): boolean {
-    return this.#cut;
+  return admitted;
+}
+
+/** Removes entries the policy gave up, saying each in the warnings. */
+async function removeEntries(
+  directory: string,
+  entries: readonly LedgerEntry[],
+  removals: readonly Removal[],
+  warnings: string[],
+): Promise<void> {
+  for (const removal of removals) {
+    const item = entries.find((e) => e.base === removal.base);
+    if (item === undefined) continue;
+    await removeFiles(directory, item.entry.files);
+    warnings.push(`removed ${removal.base}: ${removal.reason}`);
   }
+}
+
+/**
+ * Takes the first free name `Core_<time>[_<arg>][-N]` by creating its
+ * sidecar exclusively: the name is this crash's, whatever runs beside it.
+ */
+async function reserveName(
+  capture: Capture,
+  taken: ReadonlySet<string>,
+  record: CaptureRecord,
+  reason: string | undefined,
+): Promise<{ base: string; reservation: SidecarReservation }> {
+  const stem = coreBaseName(capture.time, capture.options.argument);
+  const extension = formatExtension(capture.format);
+  for (let n = 1; n < 10_000; n++) {
+    const base = n === 1 ? stem : `${stem}-${n}`;
+    if (taken.has(base)) continue;
+    const first = metadataOf(capture, {
+      archive: reason === undefined ? base + extension : null,
+      reason: reason ?? "being captured",
+      capture: record,
+      report: { size: 0, programs: [], modules: [], truncated: false },
+    });
+    try {
+      const reservation = await reserveSidecar(
+        join(capture.directory, `${base}.json`),
+        first,
+        { mode: capture.mode },
+      );
+      return { base, reservation };
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) continue;
+      throw error;
+    }
+  }
+  throw new Error(
+    `Cannot name the core in '${capture.directory}': 10000 names of '${stem}' are taken`,
+  );
+}
+
+/** The sidecar's record from what is known so far. */
+function metadataOf(
+  capture: Capture,
+  parts: {
+    archive: string | null;
+    reason: string | undefined;
+    capture: CaptureRecord;
+    report: CoreReport;
+    compressedSize?: number | null;
+    identity?: Identity;
+    uuidFile?: string;
+  },
+): ReturnType<typeof buildMetadata> {
+  const sources: MetadataSources = {
+    time: capture.time,
+    report: parts.report,
+    facts: capture.facts,
+    ...parts.identity,
+    ...(capture.options.argument === undefined
+      ? {}
+      : { argument: capture.options.argument }),
+    stored: {
+      archive: parts.archive,
+      format: capture.format,
+      level: capture.level,
+      compressedSize: parts.compressedSize ?? null,
+      durationMs: Math.round(performance.now() - capture.started),
+      uuidFile: parts.uuidFile,
+      reason: parts.reason,
+    },
+    ...hostnameSource(capture.facts),
+    capture: parts.capture,
+    warnings: capture.warnings,
+  };
+  return buildMetadata(sources);
+}
+
+/** What streaming (or reading for the notes) came to. */
+interface Outcome {
+  archive?: string | undefined;
+  compressedSize: number;
+  reason?: string | undefined;
+  lost: boolean;
+}
+
+/** Metadata only: read the core to its end for its notes and size. */
+async function readForNotes(
+  capture: Capture,
+  source: CoreSource,
+): Promise<Outcome> {
+  if (!capture.options.signal?.aborted) {
+    while (await source.read() !== undefined) {
+      // The inspector sees every byte.
+    }
+  }
+  return { compressedSize: 0, lost: false };
 }
 
 /** Free space fell under --keep-free while the core was being written. */
@@ -393,23 +624,176 @@ class KeepFreeError extends Error {
   }
 }
 
-/** Counts output bytes and stops the capture when free space runs low. */
-function spaceWatch(
-  directory: string,
-  keepFree: number,
+/** The signal stopped the capture. */
+class InterruptedError extends Error {
+  constructor(signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = "InterruptedError";
+  }
+}
+
+/**
+ * Phase 2: the core through the compressor into the archive, within the
+ * claimed room; an archive that cannot be written still leaves the core
+ * read for its notes.
+ */
+async function streamArchive(
+  capture: Capture,
+  admitted: Admitted,
+  source: CoreSource,
+  inspector: CoreInspectorStream,
+): Promise<Outcome> {
+  const { directory, options, warnings } = capture;
+  const signal = options.signal;
+  const claim = claimer(capture, admitted);
+  let patch: FilePatch | undefined;
+  let end: { inputBytes: number; cut: boolean } | undefined;
+  let written = 0;
+  const feed = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const chunk = signal?.aborted ? undefined : await source.read();
+      if (signal?.aborted) {
+        controller.error(new InterruptedError(String(signal.reason)));
+      } else if (chunk === undefined) controller.close();
+      else controller.enqueue(chunk);
+    },
+    cancel() {
+      // The compressor stopped (at the claim, or on an error): what is
+      // read next is decided below.
+    },
+  }, { highWaterMark: 0 });
+  const compressed = parallelCompress(feed, {
+    format: capture.format,
+    level: capture.level,
+    jobs: capture.jobs,
+    inline: capture.jobs === 1,
+    fallback: "inline",
+    onWarning: (message) => warnings.push(message),
+    // The chunk index for parallel decompression, sized by the core's own
+    // headers, written over the header at the end.
+    index: {
+      expectedSize: () => {
+        const declared = inspector.declaredSize;
+        return declared === undefined
+          ? undefined
+          : Math.min(declared, source.limit);
+      },
+      onPatch: (p) => patch = p,
+    },
+    maxOutput: (needed: number) => claim.allowance(needed),
+    onEnd: (e) => end = e,
+  }).pipeThrough(watch(capture, (n) => written = n));
+  const path = join(directory, admitted.base + formatExtension(capture.format));
+  try {
+    const archive = await writeFileAtomic(path, compressed, {
+      mode: capture.mode,
+      amend: () => patch,
+    });
+    // Cut at the claim: reading stops there, and the process is released.
+    if (end?.cut) source.stop();
+    let reason: string | undefined;
+    if (source.cut) {
+      reason = `cut at ${source.limit} bytes (${
+        source.limit === capture.store.maxSize
+          ? "--max-size"
+          : "RLIMIT_CORE of the crashed process"
+      }); reading stopped there`;
+    } else if (end?.cut) {
+      reason =
+        `cut at ${end.inputBytes} bytes of core (${written} compressed): --max-use ${capture.limits.maxUse} bytes left no more room; reading stopped there`;
+    }
+    return { archive, compressedSize: written, lost: false, reason };
+  } catch (error) {
+    if (signal?.aborted) return { compressedSize: 0, lost: false };
+    const policy = error instanceof KeepFreeError;
+    // Read the rest for the notes and the size, and release the process.
+    await readForNotes(capture, source);
+    return {
+      compressedSize: 0,
+      lost: !policy,
+      reason: `${
+        errorText(error)
+      }: the partial core was removed, metadata only`,
+    };
+  }
+}
+
+/** The room a capture claims of `--max-use`, grown as the core needs it. */
+interface Claimer {
+  /**
+   * The bytes the archive may take, given that it needs `needed` bytes to
+   * go on: asks the store for more first when the claim is short.
+   */
+  allowance(needed: number): number | Promise<number>;
+}
+
+function claimer(capture: Capture, admitted: Admitted): Claimer {
+  const { directory, warnings, limits } = capture;
+  const overhead = RESERVATION_BYTES + UUID_ROOM;
+  let total = admitted.record.claim ?? overhead;
+  let denied = false;
+  const ask = async (short: number) => {
+    await withStoreLock(directory, async () => {
+      const clocks: ClockReading = readClocks();
+      const ledger = await readLedger(directory, { clocks, warnings });
+      const { remove, grant } = extendClaim(
+        ledger.entries,
+        admitted.base,
+        short,
+        {
+          want: Math.max(CLAIM_STEP, Math.floor(total / 4)),
+          maxUse: limits.maxUse,
+        },
+      );
+      await removeEntries(directory, ledger.entries, remove, warnings);
+      if (grant < short) denied = true;
+      if (grant <= 0) return;
+      total += grant;
+      admitted.record.claim = total;
+      await admitted.reservation.update(
+        metadataOf(capture, {
+          archive: admitted.base + formatExtension(capture.format),
+          reason: "being captured",
+          capture: admitted.record,
+          report: { size: 0, programs: [], modules: [], truncated: false },
+        }),
+      );
+    }, { warnings });
+  };
+  return {
+    allowance(needed) {
+      const allowed = total - overhead;
+      if (needed <= allowed || denied) return allowed;
+      return ask(needed - allowed).catch((error) => {
+        warnings.push(`Cannot claim more room: ${errorText(error)}`);
+        denied = true;
+      }).then(() => total - overhead);
+    },
+  };
+}
+
+/**
+ * Counts what is written, and stops the capture when free space falls
+ * under --keep-free.
+ */
+function watch(
+  capture: Capture,
   count: (bytes: number) => void,
 ): TransformStream<Uint8Array, Uint8Array> {
+  const { directory, limits } = capture;
+  let written = 0;
   let sinceCheck = 0;
   return new TransformStream({
     async transform(chunk, controller) {
-      count(chunk.length);
+      written += chunk.length;
       sinceCheck += chunk.length;
-      if (sinceCheck >= 4 << 20) {
+      count(written);
+      if (sinceCheck >= SPACE_CHECK_BYTES) {
         sinceCheck = 0;
         const { free } = await fileSystemSpace(directory);
-        if (free < keepFree) {
+        if (free < limits.keepFree) {
           throw new KeepFreeError(
-            `free space fell to ${free} bytes, under --keep-free ${keepFree}, while storing`,
+            `free space fell to ${free} bytes, under --keep-free ${limits.keepFree}, while storing`,
           );
         }
       }
@@ -418,30 +802,113 @@ function spaceWatch(
   });
 }
 
-/** Runs a hook (argv, no shell) with an empty environment, for at most 30 s. */
-async function runHook(
-  argv: string[],
-  extra: string[],
-  warnings: string[],
-): Promise<void> {
-  const [program, ...args] = argv;
-  try {
-    const child = new Deno.Command(program!, {
-      args: [...args, ...extra],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      clearEnv: true,
-    }).spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    const status = await child.status;
-    clearTimeout(timer);
-    if (!status.success) {
-      warnings.push(`hook '${argv.join(" ")}' exited with ${status.code}`);
-    }
-  } catch (error) {
-    warnings.push(`Cannot run hook '${argv.join(" ")}': ${errorText(error)}`);
+/**
+ * Phase 3: who crashed, the `.uuid` copy, the final record, the rate
+ * count of a core that was not stored after all, and the after hook.
+ */
+async function describe(
+  capture: Capture,
+  admitted: Admitted,
+  outcome: Outcome & { report: CoreReport },
+): Promise<CaptureResult> {
+  const { directory, warnings, options } = capture;
+  const { report } = outcome;
+  const signal = options.signal;
+  if (outcome.archive !== undefined && outcome.reason !== undefined) {
+    report.truncated = true;
   }
+  const identity = signal?.aborted
+    ? {}
+    : await identifyProgram(capture.facts, report, warnings);
+  let uuidFile: string | undefined;
+  if (identity.program?.uuid !== undefined) {
+    try {
+      uuidFile = basename(
+        await writeFileAtomic(
+          join(directory, `${admitted.base}.txt`),
+          ReadableStream.from([identity.program.uuid]),
+          { mode: capture.mode },
+        ),
+      );
+    } catch (error) {
+      warnings.push(`Cannot write the .uuid copy: ${errorText(error)}`);
+    }
+  }
+  const { owner: _o, claim: _c, protects: _p, ...kept } = admitted.record;
+  const record: CaptureRecord = {
+    ...kept,
+    state: signal?.aborted ? "interrupted" : "done",
+  };
+  const archiveName = outcome.archive === undefined
+    ? null
+    : basename(outcome.archive);
+  const final = (withDetails: boolean) =>
+    metadataOf(capture, {
+      archive: archiveName,
+      reason: outcome.reason,
+      capture: record,
+      report: withDetails ? report : {
+        size: report.size,
+        programs: [],
+        modules: [],
+        truncated: report.truncated,
+      },
+      compressedSize: archiveName === null ? null : outcome.compressedSize,
+      identity: withDetails ? identity : {},
+      ...(uuidFile === undefined ? {} : { uuidFile }),
+    });
+  let metadata: string | undefined = admitted.reservation.path;
+  try {
+    await admitted.reservation.finish(final(true), final(false));
+  } catch (error) {
+    warnings.push(`Cannot complete the metadata: ${errorText(error)}`);
+    metadata = undefined;
+  }
+  if (archiveName === null) {
+    await forgetRate(capture, admitted.base);
+  }
+  if (capture.store.after && !signal?.aborted) {
+    const problem = await runHook(capture.store.after, [
+      outcome.archive ?? admitted.reservation.path,
+    ]);
+    if (problem !== undefined) {
+      warnings.push(problem);
+      // The record says it too.
+      await writeFileAtomic(
+        admitted.reservation.path,
+        ReadableStream.from([
+          new TextEncoder().encode(JSON.stringify(final(true), null, 2) + "\n"),
+        ]),
+        { mode: capture.mode, replace: true },
+      ).catch(() => {});
+    }
+  }
+  return {
+    archive: outcome.archive,
+    reason: outcome.reason,
+    metadata,
+    coreSize: report.size,
+    compressedSize: outcome.compressedSize,
+    lost: outcome.lost,
+    ...(signal?.aborted ? { interrupted: String(signal.reason) } : {}),
+    warnings,
+  };
+}
+
+/** A core counted by the rate limit was not stored: uncount it. */
+async function forgetRate(capture: Capture, base: string): Promise<void> {
+  const { directory, warnings } = capture;
+  await withStoreLock(directory, async () => {
+    const now = Date.now();
+    const history = await readRateState(directory, { now, warnings: [] });
+    if (!history.some((r) => r.base === base)) return;
+    await writeRateState(directory, history.filter((r) => r.base !== base), {
+      now,
+      warnings,
+    });
+  }, { warnings, timeoutMs: 10_000 }).catch((error) => {
+    warnings.push(`Cannot update the rate state: ${errorText(error)}`);
+  });
 }
 
 /** What {@linkcode identifyProgram} found. */
@@ -508,7 +975,7 @@ async function identifyProgram(
       return identity;
     }
     try {
-      identity.program = await readProgramInfo(path);
+      identity.program = await readProgramInfo(path, { noFollow: true });
       identity.programSource = path;
     } catch (error) {
       warnings.push(`${errorText(error)} (the program, from --exe)`);

@@ -135,6 +135,16 @@ export class CoreInspectorStream
   }
 
   /**
+   * Reads a chunk as if it had passed through the stream: for callers that
+   * read the core themselves (and decide what to do with each chunk).
+   *
+   * @param chunk The next bytes of the core.
+   */
+  inspect(chunk: Uint8Array): void {
+    this.#take(chunk);
+  }
+
+  /**
    * The core's size as its headers declare it, known as soon as the
    * program header table has passed (the compressor sizes its index by it);
    * undefined before that, or when the input is not an ELF core.

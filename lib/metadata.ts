@@ -23,6 +23,33 @@ export interface ModuleEntry {
   end: string;
 }
 
+/**
+ * The store's bookkeeping of one capture, in its sidecar: written first,
+ * when the capture is admitted, and kept when it is done.
+ */
+export interface CaptureRecord {
+  /** "capturing" while under way; "done"; "interrupted" (killed, power cut). */
+  state: "capturing" | "done" | "interrupted";
+  /** Storing order in the store: higher is newer. */
+  seq: number;
+  /** When this tool stored it, by its clock. */
+  stored_at: string;
+  /** The same, in milliseconds since the epoch. */
+  stored_wall_ms: number;
+  /** Milliseconds since boot when stored (immune to clock jumps). */
+  uptime_ms: number;
+  /** The boot it was stored in. */
+  boot_id: string;
+  /** The program, as the rate limit counts it. */
+  rate_key: string;
+  /** While capturing: the capturing process. */
+  owner?: { pid: number; start_ticks: number; boot_id: string };
+  /** While capturing: archive bytes claimed of --max-use. */
+  claim?: number;
+  /** While capturing: storing orders it must never remove. */
+  protects?: number[];
+}
+
 /** The JSON sidecar stored next to every core (snake_case fields). */
 export interface CoreMetadata {
   tool: "gzcoredump";
@@ -65,6 +92,8 @@ export interface CoreMetadata {
   elf_error: string | null;
   /** Why the core was not stored (metadata only), or was cut. */
   reason: string | null;
+  /** The store's bookkeeping; null outside the store (`info` of a raw core). */
+  capture: CaptureRecord | null;
   warnings: string[];
 }
 
@@ -103,6 +132,8 @@ export interface MetadataSources {
   };
   /** The hostname, when `%h` was not given. */
   hostname?: string;
+  /** The store's bookkeeping of the capture. */
+  capture?: CaptureRecord;
   /**
    * Problems that did not cost the core.
    *
@@ -185,6 +216,7 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
     duration_ms: stored?.durationMs ?? null,
     elf_error: report.error ?? null,
     reason: stored?.reason ?? null,
+    capture: sources.capture ?? null,
     warnings: sources.warnings ?? [],
   };
 }

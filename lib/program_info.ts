@@ -10,6 +10,7 @@
  * @module
  */
 
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { FileAccessError, fsReason } from "./atomic_file.ts";
 import {
   type ElfFile,
@@ -47,7 +48,7 @@ export interface ProgramInfo {
 }
 
 /** Options for {@linkcode readProgramInfo}. */
-export interface ReadProgramInfoOptions {
+export interface ReadProgramInfoOptions extends OpenRegularFileOptions {
   /**
    * Most bytes of `.uuid` to keep.
    *
@@ -77,7 +78,9 @@ export async function readProgramInfo(
   options: ReadProgramInfoOptions = {},
 ): Promise<ProgramInfo> {
   const { maxUuidBytes = MAX_UUID_BYTES } = options;
-  using file = await openRegularFile(path);
+  using file = await openRegularFile(path, {
+    noFollow: options.noFollow ?? false,
+  });
   const elf = await readElf(file);
   const info: ProgramInfo = { elf, uuidTruncated: false };
   const uuid = findSection(elf, ".uuid");
@@ -94,47 +97,73 @@ export async function readProgramInfo(
   return info;
 }
 
+/** Options for {@linkcode openRegularFile}. */
+export interface OpenRegularFileOptions {
+  /**
+   * Refuse a path whose last component is a symbolic link (for paths that
+   * others control; not for `/proc/<pid>/exe`, which is one).
+   *
+   * @default {false}
+   */
+  noFollow?: boolean;
+}
+
 /**
- * Opens a path for reading only when it is a regular file: a FIFO or a
- * device named by a hostile path would block or have side effects.
+ * Opens a path for reading only when it is a regular file, without ever
+ * blocking: it is opened `O_NONBLOCK` (a FIFO or a device swapped in for a
+ * hostile path opens at once, and is refused), then checked with `fstat`
+ * on the open file, then reopened through `/proc/self/fd` for ordinary
+ * reads of exactly that file.
  *
+ * @param path The file.
+ * @param options Whether to refuse a symbolic link.
+ * @returns The open file.
  * @throws {FileAccessError} When it is missing, not a regular file or unreadable.
  */
-export async function openRegularFile(path: string): Promise<Deno.FsFile> {
-  let info: Deno.FileInfo;
+export async function openRegularFile(
+  path: string,
+  options: OpenRegularFileOptions = {},
+): Promise<Deno.FsFile> {
+  const flags = constants.O_RDONLY | constants.O_NONBLOCK |
+    constants.O_NOCTTY | (options.noFollow ? constants.O_NOFOLLOW : 0);
+  let fd: number;
   try {
-    info = await Deno.stat(path);
+    fd = openSync(path, flags);
   } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new FileAccessError(
+      code === "ELOOP" && options.noFollow
+        ? `Cannot read '${path}': it is a symbolic link, expected a regular file`
+        : `Cannot read '${path}': ${nodeReason(error)}`,
+      path,
+      { cause: error },
+    );
+  }
+  try {
+    if (!fstatSync(fd).isFile()) {
+      throw new FileAccessError(
+        `Cannot read '${path}': it is not a regular file`,
+        path,
+      );
+    }
+    return await Deno.open(`/proc/self/fd/${fd}`, { read: true });
+  } catch (error) {
+    if (error instanceof FileAccessError) throw error;
     throw new FileAccessError(
       `Cannot read '${path}': ${fsReason(error)}`,
       path,
       { cause: error },
     );
+  } finally {
+    closeSync(fd);
   }
-  if (!info.isFile) {
-    throw new FileAccessError(
-      `Cannot read '${path}': it is not a regular file`,
-      path,
-    );
-  }
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (error) {
-    throw new FileAccessError(
-      `Cannot read '${path}': ${fsReason(error)}`,
-      path,
-      { cause: error },
-    );
-  }
-  if (!(await file.stat()).isFile) {
-    file.close();
-    throw new FileAccessError(
-      `Cannot read '${path}': it is not a regular file`,
-      path,
-    );
-  }
-  return file;
+}
+
+/** The reason of a `node:fs` error in words, without its code and path. */
+function nodeReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /^[A-Z]+: ([^,]+)/.exec(message);
+  return match === null ? fsReason(error) : match[1]!.toLowerCase();
 }
 
 /**

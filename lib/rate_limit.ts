@@ -1,83 +1,136 @@
 /**
- * Crash-loop protection: how many cores each program stored recently. The
- * count lives in the store (`.gzcoredump-rate.json`), so it survives
- * reboots; callers hold the store lock.
+ * Crash-loop protection's memory: which cores each program stored, and
+ * when. The records live in the store (`.gzcoredump-rate.json`), so they
+ * survive reboots and the removal of the cores they count; callers hold the
+ * store lock. A damaged, unreadable or unwritable state is a warning, never
+ * a lost core: the sidecars still in the store count too
+ * (`store_policy.ts`).
  *
  * @module
  */
 
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic_file.ts";
-import type { Rate } from "./units.ts";
+import { errorText } from "./_text.ts";
 
 const STATE_FILE = ".gzcoredump-rate.json";
-/** Most programs remembered; the least recently seen are forgotten. */
-const MAX_PROGRAMS = 1000;
+/** Most records remembered; the oldest are forgotten first. */
+const MAX_RECORDS = 4096;
+/** Records older than this are forgotten whatever the period. */
+const MAX_AGE_MS = 7 * 86_400_000;
 /** Largest state file read. */
 const MAX_STATE_BYTES = 1 << 20;
 
-/** The verdict of {@linkcode countCrash}. */
-export interface RateVerdict {
-  /** True when the core may be stored. */
-  allowed: boolean;
-  /** Cores of this program stored within the period, this one included. */
-  count: number;
+/** One stored core of a program. */
+export interface RateRecord {
+  /** The program (its path or name). */
+  key: string;
+  /** The entry's base name; "" for records of an older version. */
+  base: string;
+  /** When it was stored, by this tool's clock (ms since the epoch). */
+  at: number;
 }
 
 /**
- * Tells whether a core of `program` may be stored: at most `rate.count`
- * stored cores per `rate.periodMs`; a stored one is recorded.
+ * Reads the records. A missing file is an empty history; a damaged one is
+ * a warning and an empty history. Records stamped in the future (the clock
+ * was set back since) count as stored now, so that none is kept forever.
  *
  * @param directory The store.
- * @param program A key for the program (its path or name).
- * @param options The rate and the time.
- * @returns Whether to store, and the count.
+ * @param options The time now, and where to warn.
+ * @returns The records, oldest first.
  */
-export async function countCrash(
+export async function readRateState(
   directory: string,
-  program: string,
-  options: { rate: Rate; now?: Date },
-): Promise<RateVerdict> {
-  const now = (options.now ?? new Date()).getTime();
+  options: { now: number; warnings: string[] },
+): Promise<RateRecord[]> {
   const path = join(directory, STATE_FILE);
-  const state = await readState(path);
-  const since = now - options.rate.periodMs;
-  const times = (state[program] ?? []).filter((t) => t > since && t <= now);
-  const allowed = times.length < options.rate.count;
-  if (allowed) times.push(now);
-  // Keep what the longest sensible period needs, not every crash ever.
-  state[program] = times.slice(-Math.max(options.rate.count * 4, 16));
-  const programs = Object.entries(state)
-    .map(([key, list]) => [key, list.filter((t) => t > since)] as const)
-    .filter(([, list]) => list.length > 0)
-    .sort((a, b) => Math.max(...b[1]) - Math.max(...a[1]))
-    .slice(0, MAX_PROGRAMS);
-  await writeFileAtomic(
-    path,
-    ReadableStream.from([
-      new TextEncoder().encode(JSON.stringify(Object.fromEntries(programs))),
-    ]),
-    { mode: 0o600, replace: true },
-  );
-  return { allowed, count: allowed ? times.length : times.length + 1 };
-}
-
-async function readState(path: string): Promise<Record<string, number[]>> {
+  let text: string;
   try {
     const info = await Deno.lstat(path);
-    if (!info.isFile || info.size > MAX_STATE_BYTES) return {};
-    const parsed = JSON.parse(await Deno.readTextFile(path));
-    const state: Record<string, number[]> = {};
-    if (parsed && typeof parsed === "object") {
-      for (const [key, value] of Object.entries(parsed)) {
-        if (Array.isArray(value)) {
-          state[key] = value.filter((t) => typeof t === "number");
-        }
-      }
+    if (!info.isFile) {
+      options.warnings.push(
+        `ignored the rate state '${path}': it is not a regular file`,
+      );
+      return [];
     }
-    return state;
+    if (info.size > MAX_STATE_BYTES) {
+      options.warnings.push(
+        `ignored the rate state '${path}': ${info.size} bytes, expected at most ${MAX_STATE_BYTES}`,
+      );
+      return [];
+    }
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    options.warnings.push(
+      `ignored the rate state '${path}': ${errorText(error)}`,
+    );
+    return [];
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
   } catch {
-    // No state yet, or a damaged one: start counting again.
-    return {};
+    options.warnings.push(
+      `ignored the rate state '${path}': expected JSON, found damaged text`,
+    );
+    return [];
+  }
+  const records: RateRecord[] = [];
+  const add = (key: unknown, base: unknown, at: unknown) => {
+    if (typeof key !== "string" || typeof at !== "number") return;
+    if (!Number.isFinite(at)) return;
+    records.push({
+      key,
+      base: typeof base === "string" ? base : "",
+      at: Math.min(at, options.now),
+    });
+  };
+  if (Array.isArray((parsed as { records?: unknown })?.records)) {
+    for (
+      const r of (parsed as { records: Record<string, unknown>[] }).records
+    ) {
+      add(r?.key, r?.base, r?.at);
+    }
+  } else if (parsed !== null && typeof parsed === "object") {
+    // The first version's shape: { program: [times] }.
+    for (const [key, times] of Object.entries(parsed)) {
+      if (Array.isArray(times)) { for (const t of times) add(key, "", t); }
+    }
+  }
+  return records.sort((a, b) => a.at - b.at);
+}
+
+/**
+ * Writes the records (atomically), forgetting old ones. A failure is a
+ * warning.
+ *
+ * @param directory The store.
+ * @param records The records to keep.
+ * @param options The time now, and where to warn.
+ */
+export async function writeRateState(
+  directory: string,
+  records: readonly RateRecord[],
+  options: { now: number; warnings: string[] },
+): Promise<void> {
+  const path = join(directory, STATE_FILE);
+  const kept = records.filter((r) => options.now - r.at < MAX_AGE_MS)
+    .slice(-MAX_RECORDS);
+  try {
+    await writeFileAtomic(
+      path,
+      ReadableStream.from([
+        new TextEncoder().encode(
+          JSON.stringify({ version: 2, records: kept }),
+        ),
+      ]),
+      { mode: 0o600, replace: true },
+    );
+  } catch (error) {
+    options.warnings.push(
+      `Cannot update the rate state '${path}': ${errorText(error)}`,
+    );
   }
 }

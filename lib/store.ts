@@ -1,12 +1,15 @@
 /**
  * The crash store: the directory cores are written to. It holds private
- * memory, so it is created `0700` and never reached through a symlink; a
- * directory that others can write to or another user owns is refused.
+ * memory, so it is created `0700` and never reached through a path that
+ * anyone but root could change: every directory above it is checked up to
+ * `/` (owned by root, not writable by group or others unless sticky, like
+ * `/tmp`), and a symlink on the way is followed only when root owns it.
  *
  * A stored core is an entry: `Core_<time>[_<arg>][-N].gz` (or `.zz`) with its
- * `.txt` and `.json`. Clean-up lists the directory without following links,
- * considers only regular files named like the tool's own, never recurses,
- * never removes the entry just written, and runs under a lock.
+ * `.txt` and `.json`, and while it is being captured, its hidden temporary
+ * files. Clean-up lists the directory without following links, considers
+ * only regular files named like the tool's own, never recurses, and runs
+ * under a lock.
  *
  * @module
  */
@@ -14,6 +17,7 @@
 import { statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { FileAccessError, fsReason } from "./atomic_file.ts";
+import { errorText } from "./_text.ts";
 
 /** The store directory is unusable: a symlink, not a directory, or not creatable. */
 export class StoreDirectoryError extends FileAccessError {
@@ -24,12 +28,17 @@ export class StoreDirectoryError extends FileAccessError {
   }
 }
 
+/** Most symlinks followed on the way to the store. */
+const MAX_LINKS = 32;
+
 /**
- * Makes sure `path` is a directory that may hold cores: creates it (and its
- * parents) with mode `0700` when missing; refuses a symlink or a
- * non-directory. An existing directory keeps its mode.
+ * Makes sure `path` is a directory that may hold cores: creates it, and
+ * any missing directory above it, with mode `0700`; refuses a symlink, a
+ * non-directory, a directory another user owns or others may write to, and
+ * a path through a directory that anyone but root could rename things in.
+ * An existing directory keeps its mode.
  *
- * @param path The store directory.
+ * @param path The store directory, an absolute path.
  * @throws {StoreDirectoryError} When the directory cannot be used.
  *
  * @example Usage
@@ -39,6 +48,13 @@ export class StoreDirectoryError extends FileAccessError {
  * ```
  */
 export async function preparePrivateDirectory(path: string): Promise<void> {
+  if (!path.startsWith("/")) {
+    throw new StoreDirectoryError(
+      `Cannot use store directory '${path}': expected an absolute path`,
+      path,
+    );
+  }
+  await checkParents(path);
   let info: Deno.FileInfo;
   try {
     info = await Deno.lstat(path);
@@ -51,14 +67,18 @@ export async function preparePrivateDirectory(path: string): Promise<void> {
       );
     }
     try {
-      await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+      // Not recursive: the parents were checked, and only they.
+      await Deno.mkdir(path, { mode: 0o700 });
       await Deno.chmod(path, 0o700);
     } catch (error) {
-      throw new StoreDirectoryError(
-        `Cannot create store directory '${path}': ${fsReason(error)}`,
-        path,
-        { cause: error },
-      );
+      // A capture beside this one made it first: checked below like any.
+      if (!(error instanceof Deno.errors.AlreadyExists)) {
+        throw new StoreDirectoryError(
+          `Cannot create store directory '${path}': ${fsReason(error)}`,
+          path,
+          { cause: error },
+        );
+      }
     }
     info = await Deno.lstat(path);
   }
@@ -74,41 +94,127 @@ export async function preparePrivateDirectory(path: string): Promise<void> {
       path,
     );
   }
-  // Cores are private memory: a directory others can write to (and so
-  // plant links or files in) or that another user owns is not safe.
-  const euid = Deno.uid();
-  if (info.uid !== euid && info.uid !== 0) {
+  const owner = ownerProblem(info);
+  if (owner !== undefined) {
     throw new StoreDirectoryError(
-      `Cannot use store directory '${path}': it is owned by uid ${info.uid}, expected root${
-        euid === 0 ? "" : ` or uid ${euid}`
-      }`,
+      `Cannot use store directory '${path}': ${owner}`,
       path,
     );
-  }
-  // Whoever may rename entries of the parent may swap the store for a link
-  // between our checks and our writes: only a sticky or private parent.
-  const parent = dirname(path);
-  if (parent !== path) {
-    const above = await Deno.stat(parent);
-    if (
-      above.mode !== null && (above.mode & 0o022) !== 0 &&
-      (above.mode & 0o1000) === 0
-    ) {
-      throw new StoreDirectoryError(
-        `Cannot use store directory '${path}': its parent '${parent}' has mode ${
-          (above.mode & 0o7777).toString(8).padStart(4, "0")
-        }, expected it not writable by others (or sticky, like /tmp)`,
-        path,
-      );
-    }
   }
   if (info.mode !== null && (info.mode & 0o022) !== 0) {
     throw new StoreDirectoryError(
       `Cannot use store directory '${path}': its mode is ${
-        (info.mode & 0o7777).toString(8).padStart(4, "0")
+        octal(info.mode)
       }, expected no group or world write permission (like 0700)`,
       path,
     );
+  }
+}
+
+/** Why a file's owner is not trusted, or undefined when it is root or us. */
+function ownerProblem(info: Deno.FileInfo): string | undefined {
+  const euid = Deno.uid();
+  if (info.uid === 0 || info.uid === euid) return undefined;
+  return `it is owned by uid ${info.uid}, expected root${
+    euid === 0 || euid === null ? "" : ` or uid ${euid}`
+  }`;
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, "0");
+}
+
+/**
+ * Checks every directory from `/` down to the parent of `path`, creating
+ * missing ones (`0700`): each must be owned by root (or us), and be
+ * writable by no one else, except a
+ * sticky directory (like `/tmp`) whose next component root owns (others
+ * cannot rename it there). A symlink on the way must be owned by root in a
+ * checked directory; its target is checked the same way.
+ */
+async function checkParents(path: string): Promise<void> {
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.length === 0) {
+    throw new StoreDirectoryError(
+      `Cannot use store directory '${path}': expected a directory below /`,
+      path,
+    );
+  }
+  const fail = (message: string) =>
+    new StoreDirectoryError(
+      `Cannot use store directory '${path}': ${message}`,
+      path,
+    );
+  let links = 0;
+  let current = "/";
+  let currentInfo = await Deno.lstat("/");
+  // Components still to walk; the store's own name is last and not checked here.
+  const todo = parts.slice(0, -1);
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === "..") {
+      current = dirname(current);
+      currentInfo = await Deno.lstat(current);
+      continue;
+    }
+    const next = join(current, name);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(next).catch(async (error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        // Missing: made here, private, inside a directory already checked.
+        await Deno.mkdir(next, { mode: 0o700 }).catch((error) => {
+          if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        });
+        return await Deno.lstat(next);
+      });
+    } catch (error) {
+      throw fail(`cannot create or inspect '${next}': ${fsReason(error)}`);
+    }
+    const shared = currentInfo.mode !== null &&
+      (currentInfo.mode & 0o022) !== 0;
+    if (shared && info.uid !== 0 && info.uid !== Deno.uid()) {
+      throw fail(
+        `'${next}' is owned by uid ${info.uid} inside the shared directory '${current}', expected root`,
+      );
+    }
+    if (info.isSymlink) {
+      if (info.uid !== 0 && info.uid !== Deno.uid()) {
+        throw fail(
+          `its parent '${next}' is a symbolic link owned by uid ${info.uid}, expected root`,
+        );
+      }
+      if (++links > MAX_LINKS) {
+        throw fail(`more than ${MAX_LINKS} symbolic links on the way`);
+      }
+      const target = await Deno.readLink(next);
+      const targetParts = target.split("/").filter((p) => p !== "");
+      todo.unshift(...targetParts);
+      if (target.startsWith("/")) {
+        current = "/";
+        currentInfo = await Deno.lstat("/");
+      }
+      continue;
+    }
+    if (!info.isDirectory) {
+      throw fail(`its parent '${next}' is not a directory`);
+    }
+    const owner = ownerProblem(info);
+    if (owner !== undefined) {
+      throw fail(`its parent '${next}': ${owner}`);
+    }
+    if (
+      info.mode !== null && (info.mode & 0o022) !== 0 &&
+      (info.mode & 0o1000) === 0
+    ) {
+      throw fail(
+        `its parent '${next}' has mode ${
+          octal(info.mode)
+        }, expected it not writable by others (or sticky, like /tmp)`,
+      );
+    }
+    current = next;
+    currentInfo = info;
   }
 }
 
@@ -146,8 +252,9 @@ export async function checkWritable(path: string): Promise<void> {
 const ENTRY_FILE =
   /^(Core_\d{8}_\d{6}(?:_[^/]*?)?(?:-\d+)?)\.(gz|zz|json|txt)$/;
 /** The tool's temporary files: `.<final name>.tmp-<8 hex>`. */
-const TEMP_FILE = /^\.Core_.*\.tmp-[0-9a-f]{8}$/;
-/** The lock file that serialises clean-up and the rate state. */
+const TEMP_FILE =
+  /^\.(Core_\d{8}_\d{6}(?:_[^/]*?)?(?:-\d+)?)\.(?:gz|zz|json|txt)\.tmp-[0-9a-f]{8}$/;
+/** The lock file that serialises admission, clean-up and the rate state. */
 const LOCK_FILE = ".gzcoredump.lock";
 
 /** One stored core: its archive and sidecars. */
@@ -160,8 +267,10 @@ export interface StoreEntry {
   metadata?: string;
   /** The `.uuid` copy's file name, when it is there. */
   uuid?: string;
-  /** Every file of the entry. */
+  /** Every file of the entry, temporary files included. */
   files: string[];
+  /** The entry's temporary files (a capture under way, or one that died). */
+  temporaries: string[];
   /** Bytes used by all its files. */
   bytes: number;
   /** The newest modification time of its files. */
@@ -171,11 +280,13 @@ export interface StoreEntry {
 }
 
 /**
- * Lists the stored cores, oldest first. Only regular files named like the
- * tool's own count; links, directories and anything else are ignored.
+ * Lists the stored cores, oldest first by the time in their names. Only
+ * regular files named like the tool's own count; links, directories and
+ * anything else are ignored.
  *
  * @param directory The store.
  * @returns The entries, oldest first.
+ * @throws {StoreDirectoryError} When the directory cannot be read.
  *
  * @example Usage
  * ```ts ignore
@@ -185,10 +296,21 @@ export interface StoreEntry {
  */
 export async function listStore(directory: string): Promise<StoreEntry[]> {
   const entries = new Map<string, StoreEntry>();
-  for await (const item of Deno.readDir(directory)) {
+  let items: Deno.DirEntry[];
+  try {
+    items = await Array.fromAsync(Deno.readDir(directory));
+  } catch (error) {
+    throw new StoreDirectoryError(
+      `Cannot list the store '${directory}': ${fsReason(error)}`,
+      directory,
+      { cause: error },
+    );
+  }
+  for (const item of items) {
     if (!item.isFile || item.isSymlink) continue;
     const match = ENTRY_FILE.exec(item.name);
-    if (match === null) continue;
+    const temp = match === null ? TEMP_FILE.exec(item.name) : null;
+    if (match === null && temp === null) continue;
     let info: Deno.FileInfo;
     try {
       info = await Deno.lstat(join(directory, item.name));
@@ -196,10 +318,11 @@ export async function listStore(directory: string): Promise<StoreEntry[]> {
       continue; // Removed meanwhile.
     }
     if (!info.isFile) continue;
-    const base = match[1]!;
+    const base = (match ?? temp)![1]!;
     const entry = entries.get(base) ?? {
       base,
       files: [],
+      temporaries: [],
       bytes: 0,
       mtime: new Date(0),
       time: nameTime(base),
@@ -207,10 +330,14 @@ export async function listStore(directory: string): Promise<StoreEntry[]> {
     entry.files.push(item.name);
     entry.bytes += info.size;
     if (info.mtime && info.mtime > entry.mtime) entry.mtime = info.mtime;
-    const kind = match[2];
-    if (kind === "gz" || kind === "zz") entry.archive = item.name;
-    else if (kind === "json") entry.metadata = item.name;
-    else entry.uuid = item.name;
+    if (match === null) {
+      entry.temporaries.push(item.name);
+    } else {
+      const kind = match[2];
+      if (kind === "gz" || kind === "zz") entry.archive = item.name;
+      else if (kind === "json") entry.metadata = item.name;
+      else entry.uuid = item.name;
+    }
     entries.set(base, entry);
   }
   return [...entries.values()].sort((a, b) =>
@@ -226,7 +353,12 @@ function nameTime(base: string): Date {
   return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
 }
 
-/** The store's file system: its size and the space still free. */
+/**
+ * The store's file system: its size and the space still free.
+ *
+ * @param directory A directory on it.
+ * @returns Bytes in all, and bytes free for unprivileged users.
+ */
 export async function fileSystemSpace(
   directory: string,
 ): Promise<{ total: number; free: number }> {
@@ -234,111 +366,23 @@ export async function fileSystemSpace(
   return { total: info.blocks * info.bsize, free: info.bavail * info.bsize };
 }
 
-/** Limits {@linkcode enforceLimits} applies. */
-export interface StoreLimits {
-  /** Most bytes all entries may use. */
-  maxUse?: number;
-  /** Free space to leave, in bytes. */
-  keepFree?: number;
-  /** Most entries. */
-  maxCount?: number;
-  /** Entries older than this go. */
-  maxAgeMs?: number;
-  /** Bytes about to be written, to make room for. */
-  reserve?: number;
-}
-
-/** What {@linkcode enforceLimits} removed, and why. */
-export interface Removal {
-  base: string;
-  reason: string;
-}
-
 /**
- * Removes the oldest entries until the store is within its limits. The
- * entry named `keep` (the one just written) is never removed.
+ * Removes an entry's files by name: a link planted since the listing is
+ * removed itself, never followed (unlink does not follow links).
  *
  * @param directory The store.
- * @param limits The limits.
- * @param options `keep`: an entry base that must stay; `now`: the time.
- * @returns What was removed and why.
+ * @param files The names to remove; missing ones are skipped.
+ * @returns The names that were removed.
  */
-export async function enforceLimits(
+export async function removeFiles(
   directory: string,
-  limits: StoreLimits,
-  options: { keep?: string; now?: Date } = {},
-): Promise<Removal[]> {
-  const now = options.now ?? new Date();
-  const removed: Removal[] = [];
-  const all = await listStore(directory);
-  const entries = all.filter((e) => e.base !== options.keep);
-  const keptCount = options.keep === undefined ? 0 : 1;
-  const space = await fileSystemSpace(directory);
-  const maxUse = limits.maxUse ?? Infinity;
-  const keepFree = limits.keepFree ?? 0;
-  const keptBytes = all.find((e) => e.base === options.keep)?.bytes ?? 0;
-  let used = entries.reduce((n, e) => n + e.bytes, 0) + keptBytes;
-  let free = space.free;
-  const reserve = limits.reserve ?? 0;
-  while (entries.length > 0) {
-    const oldest = entries[0]!;
-    let reason: string | undefined;
-    if (
-      limits.maxAgeMs !== undefined &&
-      now.getTime() - oldest.time.getTime() > limits.maxAgeMs
-    ) {
-      reason = `older than --max-age (${
-        Math.round(limits.maxAgeMs / 86_400_000)
-      } days)`;
-    } else if (
-      limits.maxCount !== undefined &&
-      entries.length + keptCount + (reserve > 0 ? 1 : 0) > limits.maxCount
-    ) {
-      reason = `more than --max-count ${limits.maxCount} cores`;
-    } else if (used + reserve > maxUse) {
-      reason = `the store uses more than --max-use ${maxUse} bytes`;
-    } else if (free - reserve < keepFree) {
-      reason = `less than --keep-free ${keepFree} bytes free`;
-    }
-    if (reason === undefined) break;
-    entries.shift();
-    for (const name of oldest.files) {
-      try {
-        // Removing by name: a link planted since the listing is removed
-        // itself, never followed (unlink does not follow links).
-        await Deno.remove(join(directory, name));
-      } catch {
-        // Gone already.
-      }
-    }
-    used -= oldest.bytes;
-    free += oldest.bytes;
-    removed.push({ base: oldest.base, reason });
-  }
-  return removed;
-}
-
-/**
- * Removes the tool's own temporary files left by a run that died (a power
- * cut during a dump), once they have not changed for `olderThanMs`.
- *
- * @returns The names removed.
- */
-export async function removeStaleTemporaries(
-  directory: string,
-  options: { olderThanMs?: number; now?: Date } = {},
+  files: readonly string[],
 ): Promise<string[]> {
-  const { olderThanMs = 10 * 60_000, now = new Date() } = options;
   const removed: string[] = [];
-  for await (const item of Deno.readDir(directory)) {
-    if (!item.isFile || !TEMP_FILE.test(item.name)) continue;
-    const path = join(directory, item.name);
+  for (const name of files) {
     try {
-      const info = await Deno.lstat(path);
-      if (!info.isFile || !info.mtime) continue;
-      if (now.getTime() - info.mtime.getTime() < olderThanMs) continue;
-      await Deno.remove(path);
-      removed.push(item.name);
+      await Deno.remove(join(directory, name));
+      removed.push(name);
     } catch {
       // Gone already.
     }
@@ -346,28 +390,120 @@ export async function removeStaleTemporaries(
   return removed;
 }
 
+/** Options for {@linkcode withStoreLock}. */
+export interface StoreLockOptions {
+  /**
+   * How long to wait for the lock before going on without it (a capture
+   * must not wait forever for a stuck one).
+   *
+   * @default {30000}
+   */
+  timeoutMs?: number;
+  /**
+   * Where to say that the lock could not be had; without it, that is an
+   * error.
+   *
+   * @default {undefined}
+   */
+  warnings?: string[];
+}
+
 /**
  * Runs `work` holding the store's lock (an exclusive `flock` on a hidden
- * file), so that parallel captures clean up and count one at a time.
+ * file), so that parallel captures decide, clean up and count one at a
+ * time. A lock that cannot be opened (a directory in its place, an
+ * immutable file) or had in time is a warning when `warnings` is given:
+ * the work then runs unlocked, since no bookkeeping trouble may cost a core.
  *
  * @param directory The store.
  * @param work What to do under the lock.
+ * @param options How long to wait, and where to warn.
  * @returns What `work` returned.
  */
 export async function withStoreLock<T>(
   directory: string,
   work: () => Promise<T>,
+  options: StoreLockOptions = {},
 ): Promise<T> {
-  using lock = await Deno.open(join(directory, LOCK_FILE), {
-    read: true,
-    write: true,
-    create: true,
-    mode: 0o600,
-  });
-  await lock.lock(true);
+  const { timeoutMs = 30_000, warnings } = options;
+  const path = join(directory, LOCK_FILE);
+  let lock: Deno.FsFile | undefined;
+  try {
+    const info = await Deno.lstat(path).catch(() => undefined);
+    if (info !== undefined && !info.isFile) {
+      throw new Error(
+        `it is ${
+          info.isDirectory ? "a directory" : "not a regular file"
+        }, expected a regular file`,
+      );
+    }
+    try {
+      lock = await Deno.open(path, {
+        read: true,
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+    } catch (error) {
+      // An immutable or read-only lock file still takes a lock read-only.
+      if (info === undefined) throw error;
+      lock = await Deno.open(path, { read: true });
+    }
+  } catch (error) {
+    if (warnings === undefined) {
+      throw new FileAccessError(
+        `Cannot open the store lock '${path}': ${fsReason(error)}`,
+        path,
+        { cause: error },
+      );
+    }
+    warnings.push(
+      `Cannot open the store lock '${path}': ${
+        fsReason(error)
+      }; went on without it`,
+    );
+    return await work();
+  }
+  const file = lock;
+  const pending = file.lock(true);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let locked: boolean;
+  try {
+    locked = await Promise.race([
+      pending.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    file.close();
+    if (warnings === undefined) throw error;
+    warnings.push(
+      `Cannot lock the store '${path}': ${
+        errorText(error)
+      }; went on without it`,
+    );
+    return await work();
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!locked) {
+    // The pending lock may still be granted later: release it then.
+    pending.then(() => file.close(), () => file.close());
+    const message = `Cannot lock the store '${path}' within ${
+      timeoutMs / 1000
+    } s (another capture holds it)`;
+    if (warnings === undefined) throw new FileAccessError(message, path);
+    warnings.push(`${message}; went on without it`);
+    return await work();
+  }
   try {
     return await work();
   } finally {
-    await lock.unlock();
+    try {
+      await file.unlock();
+    } finally {
+      file.close();
+    }
   }
 }

@@ -159,7 +159,9 @@ export async function buildCrasher(
  * Makes a real core dump: the kernel's, of a program that really crashed
  * (SIGSEGV) under `ulimit -c unlimited`, when core_pattern writes plain
  * files; otherwise (core_pattern pipes to a handler) gdb writes the core of
- * the same program stopped at its crash.
+ * the same program stopped at its crash, rewritten into the kernel's layout
+ * (`tests/testdata/kernel_layout.py`). No process crashes for real then: the
+ * handler (say, an installed gzcoredump) never sees a test's crash.
  *
  * @returns The path of the core file in `dir`.
  */
@@ -198,14 +200,19 @@ export async function kernelCore(
     await Deno.rename(`${dir}/${name}`, core);
     return core;
   }
+  // gdb's core has the notes at the end, the kernel's has them first (a
+  // streaming reader sees them before the memory): rewrite it into the
+  // kernel's layout, the same notes and memory.
   await check("gdb", [
     "-batch",
     "-ex",
     `run ${args.join(" ")}`,
     "-ex",
-    `generate-core-file ${core}`,
+    `generate-core-file ${core}.gdb`,
     program,
   ]);
+  await check("python3", [`${TESTDATA}/kernel_layout.py`, `${core}.gdb`, core]);
+  await Deno.remove(`${core}.gdb`);
   return core;
 }
 
@@ -274,32 +281,104 @@ print(n, h.hexdigest())`,
   ])).trim();
 }
 
+/** The host's default store, which tests must leave alone. */
+const HOST_STORE = "/var/crash";
+
+/** A private default store: see {@linkcode defaultStore}. */
+export interface DefaultStore extends AsyncDisposable {
+  /**
+   * The private `/var/crash`, as seen from outside (a host path): read,
+   * stat or decompress what the tool stored there through it.
+   */
+  path: string;
+  /** A unique word, for `-a` (kept from when the store was the host's). */
+  marker: string;
+  /** The store's entries, sorted, without its bookkeeping files. */
+  files(): Promise<string[]>;
+  /**
+   * {@linkcode runMain} (same arguments, same result) in a mount namespace
+   * of its own where `/var` is a private directory: the tool's `/var/crash`
+   * is {@linkcode DefaultStore.path}.
+   */
+  runMain(args: string[], options?: RunOptions): Promise<RunResult>;
+}
+
+/** `unshare` and `mount` by absolute path: a test may clear PATH. */
+function systemTool(name: string): string {
+  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]) {
+    try {
+      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
+    } catch {
+      // Not there; the next one.
+    }
+  }
+  throw new Error(`${name} not found (util-linux)`);
+}
+
 /**
- * The default store `/var/crash`, where capture falls back. Tests that reach
- * it use a unique marker in `-a`; on dispose the marked files go, and the
- * directory too when it did not exist before.
+ * The default store `/var/crash`, where capture falls back, made private:
+ * `runMain` runs the tool in a mount namespace of its own (`unshare
+ * --mount --propagation private`) with a temporary directory of the real
+ * file system bind-mounted over `/var`, so the tool really falls back to
+ * the path `/var/crash` (and creates it, as on a fresh machine), and the
+ * host's `/var/crash` (the live store of an installed gzcoredump) never sees
+ * a test's file. Everything else (other mounts, `/tmp`, `/proc`) is the
+ * host's. Disposing removes the directory.
+ *
+ * @example
+ * ```ts ignore
+ * await using fallback = await defaultStore();
+ * const result = await fallback.runMain(["-c", "-p", "/nonexistent/x"], {
+ *   stdin: new TextEncoder().encode("core"),
+ * });
+ * (await fallback.files()).length; // 2: the .gz and the .json
+ * ```
  */
-export async function defaultStore(): Promise<
-  {
-    path: string;
-    marker: string;
-    files(): Promise<string[]>;
-  } & AsyncDisposable
-> {
-  const path = "/var/crash";
-  const existed = await Deno.lstat(path).then(() => true, () => false);
+export async function defaultStore(): Promise<DefaultStore> {
+  const varDir = await Deno.makeTempDir({ prefix: "gzcoredump_var_" });
+  // /var's own mode: the tool refuses a store whose parent others can write.
+  await Deno.chmod(varDir, 0o755);
+  const path = `${varDir}/crash`;
   const marker = `test${crypto.randomUUID().slice(0, 8)}`;
-  const files = async () =>
-    (await listDir(path).catch(() => [])).filter((n) => n.includes(marker));
+  const hostStoreExisted = await Deno.lstat(HOST_STORE).then(
+    () => true,
+    () => false,
+  );
+  const unshare = systemTool("unshare");
+  const mount = systemTool("mount");
   return {
     path,
     marker,
-    files,
+    files: async () => await listDir(path).catch(() => []),
+    async runMain(args: string[], options: RunOptions = {}) {
+      const [exe, ...pre] = mainCommand();
+      return await runTool(unshare, [
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        '"$0" --bind "$1" /var && shift && exec "$@"',
+        mount,
+        varDir,
+        exe!,
+        ...pre,
+        ...args,
+      ], { ...options, env: { NO_COLOR: "1", ...options.env } });
+    },
     async [Symbol.asyncDispose]() {
-      for (const name of await files()) await Deno.remove(`${path}/${name}`);
-      // A store the test created goes whole, bookkeeping included.
-      if (!existed) {
-        await Deno.remove(path, { recursive: true }).catch(() => {});
+      await Deno.remove(varDir, { recursive: true });
+      // A caller that still ran the plain runMain with `-a marker` stored
+      // in the host's /var/crash: take that away again.
+      for (const name of await listDir(HOST_STORE).catch(() => [])) {
+        if (name.includes(marker)) await Deno.remove(`${HOST_STORE}/${name}`);
+      }
+      if (!hostStoreExisted) {
+        const left = await listAll(HOST_STORE).catch(() => undefined);
+        if (left !== undefined && left.every((n) => STORE_STATE.has(n))) {
+          await Deno.remove(HOST_STORE, { recursive: true });
+        }
       }
     },
   };

@@ -40,7 +40,7 @@ Deno.test("install.sh --dry-run shows every action and a core_pattern under 128 
   assert.ok(pattern.length < 128, pattern);
   assert.equal(
     pattern,
-    `|${dir.path}/usr/bin/gzcoredump -c -p ${dir.path}/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e`,
+    `|${dir.path}/usr/bin/gzcoredump -c -p ${dir.path}/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -- %e`,
   );
   // The launcher runs main.ts with exactly the compiled binary's permissions.
   assert.match(
@@ -59,6 +59,31 @@ Deno.test("install.sh --dry-run shows every action and a core_pattern under 128 
   }
   // A dry run changes nothing.
   assert.deepEqual(await listDir(dir.path), []);
+  // A kernel before 5.3 split the expansions of %e, %E and %h on spaces:
+  // only the name may remain, after '--', where nothing is an option.
+  for (
+    const [kernel, expected] of [
+      ["4.19.0-26-amd64", "-D %d -- %e"],
+      ["5.2.21", "-D %d -- %e"],
+      ["5.3.0", "-D %d -H %h -E %E -- %e"],
+      ["6.18.0", "-D %d -H %h -E %E -- %e"],
+    ]
+  ) {
+    const old = await runTool("sh", [
+      INSTALL,
+      "--dry-run",
+      "--launcher",
+      "--kernel",
+      kernel!,
+    ]);
+    assert.equal(old.code, 0, old.stderr);
+    const written = /write '\/proc\/sys\/kernel\/core_pattern': (.*)$/m
+      .exec(text(old.stdout))?.[1];
+    assert.ok(
+      written?.endsWith(` -t %t -r %c ${expected}`),
+      `${kernel}: ${written}`,
+    );
+  }
 });
 
 Deno.test("install.sh refuses bad options, long patterns and a missing binary with one clear line", async () => {
@@ -141,7 +166,7 @@ Deno.test("install.sh on a fake root installs, is idempotent, and --uninstall re
     assert.equal(first.code, 0, first.stderr);
     const r = root.path;
     const pattern =
-      "|/usr/local/bin/gzcoredump -c -p /var/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e";
+      "|/usr/local/bin/gzcoredump -c -p /var/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -- %e";
     assert.equal(
       (await Deno.readTextFile(`${r}/proc/sys/kernel/core_pattern`)).trim(),
       pattern,
@@ -325,6 +350,65 @@ Deno.test("install.sh refuses to run without root, saying so", async () => {
   );
 });
 
+const SYSCTL_FILE = "/etc/sysctl.d/50-gzcoredump.conf";
+const STATE_DIR = "/var/lib/gzcoredump";
+/** What a real install keeps besides the kernel settings and the program. */
+const INSTALL_STATE = [SYSCTL_FILE, `${STATE_DIR}/previous`];
+
+/**
+ * Moves the files of a real install ({@linkcode INSTALL_STATE}) aside;
+ * disposing puts them back exactly (content, mode, times), removes any the test
+ * left in their place, and removes `/var/lib/gzcoredump` when it did not
+ * exist before. core_pattern and core_pipe_limit are
+ * {@linkcode kernelSettings}'s.
+ */
+async function stashInstallState(): Promise<AsyncDisposable> {
+  const saved = new Map<
+    string,
+    { data: Uint8Array; mode: number; atime: Date; mtime: Date }
+  >();
+  const stateDir = await Deno.lstat(STATE_DIR).catch(() => undefined);
+  for (const path of INSTALL_STATE) {
+    const info = await Deno.lstat(path).catch(() => undefined);
+    if (info === undefined) continue;
+    assert.ok(info.isFile, `${path} is not a regular file`);
+    saved.set(path, {
+      data: await Deno.readFile(path),
+      mode: info.mode! & 0o7777,
+      atime: info.atime ?? new Date(),
+      mtime: info.mtime ?? new Date(),
+    });
+  }
+  for (const path of saved.keys()) await Deno.remove(path);
+  return {
+    async [Symbol.asyncDispose]() {
+      for (const path of INSTALL_STATE) {
+        await Deno.remove(path).catch(() => {});
+        const file = saved.get(path);
+        if (file === undefined) continue;
+        await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), {
+          recursive: true,
+        });
+        await Deno.writeFile(path, file.data, { mode: file.mode });
+        await Deno.chmod(path, file.mode);
+        await Deno.utime(path, file.atime, file.mtime);
+      }
+      if (stateDir === undefined) {
+        await Deno.remove(STATE_DIR).catch(() => {});
+      } else {
+        // install.sh --uninstall removed it when empty: as it was.
+        await Deno.mkdir(STATE_DIR, { recursive: true });
+        await Deno.chmod(STATE_DIR, stateDir.mode! & 0o7777);
+        await Deno.utime(
+          STATE_DIR,
+          stateDir.atime ?? new Date(),
+          stateDir.mtime ?? new Date(),
+        );
+      }
+    },
+  };
+}
+
 Deno.test({
   name:
     "e2e: install.sh --launcher, a real crash, list shows it, --uninstall restores everything",
@@ -333,16 +417,22 @@ Deno.test({
     await using temp = await shortTempDir();
     const dir = temp.path;
     await using _restore = await kernelSettings();
+    // gzcoredump may be installed for real: its files go aside (and come
+    // back, whatever happens), so this install is a first one, and the
+    // settings it saves and restores are the host's current ones.
+    await using _stash = await stashInstallState();
     const savedPattern = await Deno.readTextFile(CORE_PATTERN);
     const savedLimit = await Deno.readTextFile(
       "/proc/sys/kernel/core_pipe_limit",
     );
-    const sysctl = "/etc/sysctl.d/50-gzcoredump.conf";
-    assert.equal(
-      await Deno.lstat(sysctl).then(() => true, () => false),
-      false,
-      `${sysctl} exists already`,
-    );
+    const sysctl = SYSCTL_FILE;
+    for (const path of INSTALL_STATE) {
+      assert.equal(
+        await Deno.lstat(path).then(() => true, () => false),
+        false,
+        `${path} exists still`,
+      );
+    }
     const args = ["--prefix", `${dir}/usr`, "--store", `${dir}/crash`];
     let installed = false;
     try {
@@ -351,7 +441,7 @@ Deno.test({
       installed = true;
       assert.equal(
         (await Deno.readTextFile(CORE_PATTERN)).trim(),
-        `|${dir}/usr/bin/gzcoredump -c -p ${dir}/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -a %e`,
+        `|${dir}/usr/bin/gzcoredump -c -p ${dir}/crash -P %P -u %u -g %g -s %s -t %t -r %c -D %d -H %h -E %E -- %e`,
       );
       assert.notEqual(
         (await Deno.readTextFile("/proc/sys/kernel/core_pipe_limit")).trim(),
