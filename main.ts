@@ -23,7 +23,7 @@ import { extractCore } from "./lib/commands/extract_command.ts";
 import { formatRows, listRows } from "./lib/commands/list_command.ts";
 import { readConfigArgs } from "./lib/config.ts";
 import { FileExistsError } from "./lib/atomic_file.ts";
-import { captureCore } from "./lib/capture.ts";
+import { captureCore, CaptureFailedError } from "./lib/capture.ts";
 import { compressFile } from "./lib/commands/compress_command.ts";
 import { decompressFile } from "./lib/commands/decompress_command.ts";
 import {
@@ -34,6 +34,7 @@ import {
 import { stampUuid } from "./lib/commands/stamp_command.ts";
 import { readUuid } from "./lib/commands/uuid_command.ts";
 import { writeKernelLog } from "./lib/kernel_log.ts";
+import { enlargeStdinPipe, releaseStdin } from "./lib/_stdin_pipe.ts";
 import { errorText } from "./lib/_text.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -269,12 +270,22 @@ async function capture(
       "Cannot capture a core from a terminal: '-c' without '-f' reads a core from stdin, as core_pattern pipes it (use '-c -f FILE' to compress a file)",
     );
   }
+  // Fewer, larger reads of the kernel's pipe (1 MiB, the default most).
+  enlargeStdinPipe(1 << 20);
   const stop = new AbortController();
   const signals = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
   const listeners = Object.keys(signals).map((name) => {
     const signal = name as keyof typeof signals;
     const listener = () => {
-      if (!stop.signal.aborted) stop.abort(signal);
+      if (stop.signal.aborted) return;
+      stop.abort(signal);
+      // The capture finishes its record and exits; should anything hold it,
+      // it exits anyway, and the next capture marks the record interrupted.
+      const deadline = setTimeout(
+        () => Deno.exit(128 + signals[signal]),
+        10_000,
+      );
+      Deno.unrefTimer(deadline);
     };
     Deno.addSignalListener(signal, listener);
     return () => Deno.removeSignalListener(signal, listener);
@@ -298,6 +309,9 @@ async function capture(
       store: command.store,
       warnings: command.warnings,
       signal: stop.signal,
+      // Closing the pipe lets the kernel release the crashed process while
+      // the archive is finished, synced and described.
+      release: () => void releaseStdin(),
       ...(command.argument === undefined ? {} : { argument: command.argument }),
       ...(command.level === undefined ? {} : { level: command.level }),
       ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
@@ -320,7 +334,10 @@ async function capture(
     }
     return result.lost ? 1 : 0;
   } catch (error) {
-    await log(`lost core${pid}: ${messageOf(error)}`, command.warnings, true);
+    const warnings = error instanceof CaptureFailedError
+      ? error.warnings
+      : command.warnings;
+    await log(`lost core${pid}: ${messageOf(error)}`, warnings, true);
     return 1;
   } finally {
     for (const remove of listeners) remove();

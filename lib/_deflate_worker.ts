@@ -42,7 +42,8 @@ const scope = self as unknown as {
   ): void;
 };
 
-const collect = garbageMeter();
+// Minor collections every 8 MiB: the output and zlib's buffers die young.
+const collect = garbageMeter({ threshold: 8 << 20, minor: true });
 
 scope.onmessage = (event) => {
   const { id, data, level, adler } = event.data;

@@ -16,22 +16,41 @@
 /** Bytes of buffers made between two collections. */
 const DEFAULT_THRESHOLD = 32 << 20;
 
+/** Options for {@linkcode garbageMeter}. */
+export interface GarbageMeterOptions {
+  /**
+   * Bytes of buffers made between two collections.
+   *
+   * @default {33554432}
+   */
+  threshold?: number;
+  /**
+   * Ask for a minor collection (the young generation only, where buffers
+   * made per block die): well under a millisecond, against about 6.5 ms
+   * for a full one.
+   *
+   * @default {false}
+   */
+  minor?: boolean;
+}
+
 /**
  * Returns a function to call with the bytes of each buffer made; it asks
  * for a garbage collection once `threshold` bytes have passed.
  *
- * @param threshold Bytes between collections.
+ * @param options Bytes between collections, and which collection.
  * @returns The meter.
  */
 export function garbageMeter(
-  threshold: number = DEFAULT_THRESHOLD,
+  options: GarbageMeterOptions = {},
 ): (bytes: number) => void {
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const { threshold = DEFAULT_THRESHOLD, minor = false } = options;
+  const gc = (globalThis as { gc?: (options?: { type: string }) => void }).gc;
   let since = 0;
   return (bytes) => {
     since += bytes;
     if (since < threshold || gc === undefined) return;
     since = 0;
-    gc();
+    gc(minor ? { type: "minor" } : undefined);
   };
 }

@@ -112,6 +112,13 @@ export interface WorkerPoolOptions {
    * @default {"worker"}
    */
   label?: string;
+  /**
+   * How long the workers may take to start before the pool fails (a
+   * worker that never loads must not hold a capture forever).
+   *
+   * @default {10000}
+   */
+  readyTimeoutMs?: number;
 }
 
 /** A task's settlement. */
@@ -160,6 +167,14 @@ export function startWorkers<
   });
   // Callers may never look: not an unhandled rejection.
   ready.catch(() => {});
+  const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
+  const startTimer = setTimeout(() => {
+    if (!isReady && failure === undefined) {
+      failWith(`it did not start within ${readyTimeoutMs / 1000} s`);
+    }
+  }, readyTimeoutMs);
+  Deno.unrefTimer(startTimer);
+  ready.then(() => clearTimeout(startTimer), () => clearTimeout(startTimer));
 
   const post = (task: T, transfer: Transferable[]) => {
     workers[sent++ % workers.length]!.postMessage(task, transfer);

@@ -88,6 +88,13 @@ export interface WriteFileAtomicOptions {
    * @default {true}
    */
   sync?: boolean;
+  /**
+   * Stops the write when aborted: the data is cancelled, the temporary file
+   * removed, and the call rejects with the signal's reason.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
 }
 
 /** How many alternative names `unique` tries before giving up. */
@@ -128,6 +135,7 @@ export async function writeFileAtomic(
         sync: options.sync ?? true,
         ...(options.amend === undefined ? {} : { amend: options.amend }),
       }),
+      options.signal === undefined ? {} : { signal: options.signal },
     );
     return await publish(temp.path, path, { replace, unique });
   } catch (error) {

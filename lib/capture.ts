@@ -57,18 +57,18 @@ import {
   removeFiles,
   withStoreLock,
 } from "./store.ts";
-import { readLedger, reanchorEntries } from "./store_ledger.ts";
+import { readLedger, reanchorEntries, rewriteSidecar } from "./store_ledger.ts";
 import type { LedgerEntry } from "./store_ledger.ts";
 import {
   admit,
-  CLAIM_STEP,
+  claimStep,
   extendClaim,
   type PolicyLimits,
   type Removal,
 } from "./store_policy.ts";
 import { resolveSize, type SizeSpec } from "./units.ts";
 import { type ClockReading, readClocks, selfIdentity } from "./_process.ts";
-import { errorText } from "./_text.ts";
+import { errorText, printable } from "./_text.ts";
 
 /** Options for {@linkcode captureCore}. */
 export interface CaptureOptions {
@@ -130,6 +130,16 @@ export interface CaptureOptions {
    * @default {undefined}
    */
   signal?: AbortSignal;
+  /**
+   * Called once the core has been read to its end (or reading stopped) and
+   * `/proc/<pid>` has been read: the input may be closed then, which lets
+   * the kernel release the crashed process (under `core_pipe_limit` it waits
+   * for the helper to close the pipe) while the compressor finishes, the
+   * archive is synced and the record written.
+   *
+   * @default {undefined}
+   */
+  release?: () => void;
 }
 
 /**
@@ -231,7 +241,7 @@ export async function captureCore(
   options: CaptureOptions,
 ): Promise<CaptureResult> {
   const capture = await prepare(options);
-  const reader = input.getReader();
+  const reader = openReader(input);
   const stopReading = () => void reader.cancel().catch(() => {});
   options.signal?.addEventListener("abort", stopReading, { once: true });
   try {
@@ -240,25 +250,58 @@ export async function captureCore(
       if (problem !== undefined) capture.warnings.push(problem);
     }
     // The first bytes, before any decision: an empty input is no core.
-    const first = options.signal?.aborted
+    const head = options.signal?.aborted
       ? undefined
-      : await reader.read().then((r) => r.value, () => undefined);
+      : await reader.read(new Uint8Array(READ_SIZE)).catch(() => undefined);
+    const first = head?.length ? head : undefined;
     const inspector = new CoreInspectorStream();
-    const source = coreSource(reader, first, inspector);
+    // Once the core is read: who crashed (while /proc/<pid> is there),
+    // then let the crashed process go.
+    let identity: Identity = {};
+    const source = coreSource(reader, first, inspector, async () => {
+      if (!options.signal?.aborted) {
+        identity = await identifyProgram(
+          capture.facts,
+          inspector.report,
+          capture.warnings,
+        );
+      }
+      options.release?.();
+    });
     const admitted = await admitCapture(capture, first, source);
     const outcome = admitted.reason === undefined && !options.signal?.aborted
       ? await streamArchive(capture, admitted, source, inspector)
       : await readForNotes(capture, source);
     const reason = interruption(options.signal, outcome.archive) ??
-      outcome.reason ?? admitted.reason;
+      outcome.reason ?? source.error ?? admitted.reason;
+    if (source.error !== undefined) capture.warnings.push(source.error);
+    await source.stop();
     return await describe(capture, admitted, {
       ...outcome,
       reason,
       report: inspector.report,
+      identity,
     });
+  } catch (error) {
+    throw new CaptureFailedError(error, capture.warnings);
   } finally {
     options.signal?.removeEventListener("abort", stopReading);
     stopReading();
+  }
+}
+
+/**
+ * No store could hold even the crash's record. The message is the cause's;
+ * the warnings gathered until then come along, for the kernel log.
+ */
+export class CaptureFailedError extends Error {
+  /** Everything that went wrong before. */
+  readonly warnings: string[];
+  /** Creates the error from its cause. */
+  constructor(cause: unknown, warnings: string[]) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "CaptureFailedError";
+    this.warnings = warnings;
   }
 }
 
@@ -349,56 +392,134 @@ function resolveLimits(store: StoreOptions, total: number): PolicyLimits {
   };
 }
 
+/** Bytes asked for per read of the core; the pipe gives what it holds. */
+const READ_SIZE = 1 << 20;
+
+/** Reads of the input, into buffers the caller gives where it allows it. */
+interface InputReader {
+  /**
+   * Reads into `into` (its buffer moves into the returned view) when the
+   * input is a byte stream, else returns the input's own next chunk; an
+   * empty view (over `into`'s moved memory, for a BYOB read) at the end.
+   */
+  read(into: Uint8Array): Promise<Uint8Array>;
+  cancel(): Promise<void>;
+}
+
+/** BYOB reads where the input is a byte stream (stdin is), else chunks. */
+function openReader(input: ReadableStream<Uint8Array>): InputReader {
+  let byob: ReadableStreamBYOBReader | undefined;
+  let plain: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  try {
+    byob = input.getReader({ mode: "byob" });
+  } catch {
+    plain = input.getReader();
+  }
+  return {
+    async read(into) {
+      const result = byob === undefined
+        ? await plain!.read()
+        : await byob.read(into);
+      return result.value ?? new Uint8Array(0);
+    },
+    cancel: () => (byob ?? plain)!.cancel(),
+  };
+}
+
 /** The core's bytes as the capture takes them: counted, inspected, cut. */
 interface CoreSource {
-  /** The next bytes, or undefined at the end (or the cut). */
-  read(): Promise<Uint8Array | undefined>;
+  /**
+   * The next bytes, read into `into` where the input allows it (the
+   * returned view is then over `into`'s memory), or undefined at the end
+   * (or the cut).
+   */
+  read(into?: Uint8Array): Promise<Uint8Array | undefined>;
   /** Most bytes taken; past it the core is cut and reading stops. */
   limit: number;
   /** True when the input was cut at the limit. */
   readonly cut: boolean;
-  /** Stops reading: the crashed process is released. */
-  stop(): void;
+  /** Stops reading (after the end hook): the crashed process is released. */
+  stop(): Promise<void>;
+  /**
+   * At the end of a read into a caller's buffer: that memory, moved, as an
+   * empty view (a byte stream's pending read is answered with it).
+   */
+  readonly endView: Uint8Array | undefined;
+  /** Why reading stopped before the end of the input, if it failed. */
+  readonly error: string | undefined;
 }
 
+/**
+ * The core as the capture reads it. `onEnd` runs once, when the input ends
+ * or reading stops, before the input is let go.
+ */
 function coreSource(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: InputReader,
   first: Uint8Array | undefined,
   inspector: CoreInspectorStream,
+  onEnd: () => Promise<void>,
 ): CoreSource {
   let pending = first;
   let seen = 0;
-  let done = first === undefined;
+  let done = false;
   let cut = false;
+  let ended: Promise<void> | undefined;
+  /** A buffer for reads without one of the caller's (metadata only). */
+  let scratch: Uint8Array | undefined;
+  let endView: Uint8Array | undefined;
+  let readError: string | undefined;
+  const end = () => {
+    done = true;
+    ended ??= onEnd().finally(() => reader.cancel().catch(() => {}));
+    return ended;
+  };
   const source: CoreSource = {
     limit: Infinity,
     get cut() {
       return cut;
     },
-    stop() {
-      done = true;
-      reader.cancel().catch(() => {});
+    stop: end,
+    get endView() {
+      return endView;
     },
-    async read() {
+    get error() {
+      return readError;
+    },
+    async read(into) {
+      if (first === undefined) await end();
       while (!done) {
         let chunk = pending;
         pending = undefined;
         if (chunk === undefined) {
-          const next = await reader.read().catch(() => ({ done: true }));
-          if (next.done || !("value" in next) || next.value === undefined) {
-            done = true;
+          const buffer = into ?? scratch ?? new Uint8Array(READ_SIZE);
+          chunk = await reader.read(buffer).catch((error) => {
+            readError = `reading the core failed after ${seen} bytes: ${
+              errorText(error)
+            }`;
+            return new Uint8Array(0);
+          });
+          if (chunk.length === 0) {
+            if (into !== undefined && chunk.buffer !== into.buffer) {
+              endView = chunk;
+            }
+            await end();
             return undefined;
           }
-          chunk = next.value;
+          if (into === undefined) {
+            scratch = new Uint8Array(chunk.buffer, 0, READ_SIZE);
+          }
+        } else if (into !== undefined && chunk.length <= into.length) {
+          into.set(chunk);
+          chunk = into.subarray(0, chunk.length);
         }
         const room = source.limit - seen;
         if (chunk.length > room) {
           chunk = chunk.subarray(0, Math.max(0, room));
           cut = true;
-          source.stop();
         }
         seen += chunk.length;
         inspector.inspect(chunk);
+        if (cut) await end();
         if (chunk.length > 0) return chunk;
       }
       return undefined;
@@ -437,10 +558,16 @@ async function admitCapture(
     for (const base of ledger.interrupted) {
       warnings.push(`marked ${base} interrupted: its capture had ended`);
     }
-    const history = await readRateState(directory, {
+    const read = await readRateState(directory, {
       now: clocks.wallMs,
       warnings,
     });
+    // A core counted when it was admitted but never stored (its capture was
+    // killed) counts no more.
+    const unstored = new Set(
+      ledger.entries.filter((e) => !e.live && !e.archive).map((e) => e.base),
+    );
+    const history = read.filter((r) => !unstored.has(r.base));
     const { free } = await fileSystemSpace(directory);
     const verdict = admit(ledger.entries, {
       ...(refused === undefined ? {} : { refused }),
@@ -481,6 +608,8 @@ async function admitCapture(
     );
     if (verdict.reason === undefined) {
       history.push({ key: capture.rateKey, base, at: clocks.wallMs });
+    }
+    if (verdict.reason === undefined || history.length !== read.length) {
       await writeRateState(directory, history, {
         now: clocks.wallMs,
         warnings,
@@ -505,7 +634,10 @@ async function admitCapture(
   return admitted;
 }
 
-/** Removes entries the policy gave up, saying each in the warnings. */
+/**
+ * Removes what the policy gave up, saying each in the warnings. A core
+ * removed for room keeps its crash's record, which then says so.
+ */
 async function removeEntries(
   directory: string,
   entries: readonly LedgerEntry[],
@@ -515,7 +647,24 @@ async function removeEntries(
   for (const removal of removals) {
     const item = entries.find((e) => e.base === removal.base);
     if (item === undefined) continue;
-    await removeFiles(directory, item.entry.files);
+    const { entry, metadata } = item;
+    const keep = removal.keepRecord === true &&
+      entry.metadata !== undefined && metadata !== undefined;
+    await removeFiles(
+      directory,
+      keep ? entry.files.filter((f) => f !== entry.metadata) : entry.files,
+    );
+    if (keep) {
+      await rewriteSidecar(join(directory, entry.metadata!), {
+        ...metadata,
+        archive: null,
+        uuid_file: null,
+        compressed_size: null,
+        reason: `the core was removed at ${
+          new Date().toISOString()
+        } to make room: ${removal.reason}`,
+      }).catch(async () => await removeFiles(directory, [entry.metadata!]));
+    }
     warnings.push(`removed ${removal.base}: ${removal.reason}`);
   }
 }
@@ -535,6 +684,10 @@ async function reserveName(
   for (let n = 1; n < 10_000; n++) {
     const base = n === 1 ? stem : `${stem}-${n}`;
     if (taken.has(base)) continue;
+    // Anything at one of the entry's names (a directory, a link planted in
+    // the store) makes the name unusable.
+    const names = [".gz", ".zz", ".txt", ".json"].map((e) => base + e);
+    if (await anyExists(capture.directory, names)) continue;
     const first = metadataOf(capture, {
       archive: reason === undefined ? base + extension : null,
       reason: reason ?? "being captured",
@@ -556,6 +709,21 @@ async function reserveName(
   throw new Error(
     `Cannot name the core in '${capture.directory}': 10000 names of '${stem}' are taken`,
   );
+}
+
+/** True when any of the names exists in the directory, as anything. */
+async function anyExists(
+  directory: string,
+  names: readonly string[],
+): Promise<boolean> {
+  for (const name of names) {
+    const found = await Deno.lstat(join(directory, name)).then(
+      () => true,
+      (error) => !(error instanceof Deno.errors.NotFound),
+    );
+    if (found) return true;
+  }
+  return false;
 }
 
 /** The sidecar's record from what is known so far. */
@@ -649,13 +817,38 @@ async function streamArchive(
   let patch: FilePatch | undefined;
   let end: { inputBytes: number; cut: boolean } | undefined;
   let written = 0;
+  // A byte stream: the compressor's block buffers are handed down, and the
+  // core is read straight into them.
   const feed = new ReadableStream<Uint8Array>({
+    type: "bytes",
     async pull(controller) {
-      const chunk = signal?.aborted ? undefined : await source.read();
+      const request = (controller as ReadableByteStreamController)
+        .byobRequest;
+      const asked = request?.view ?? undefined;
+      // Taken before the read moves the buffer.
+      const offset = asked?.byteOffset ?? 0;
+      const capacity = asked?.buffer.byteLength ?? 0;
+      const into = asked === undefined
+        ? undefined
+        : new Uint8Array(asked.buffer, asked.byteOffset, asked.byteLength);
+      const chunk = signal?.aborted ? undefined : await source.read(into);
       if (signal?.aborted) {
         controller.error(new InterruptedError(String(signal.reason)));
-      } else if (chunk === undefined) controller.close();
-      else controller.enqueue(chunk);
+      } else if (chunk === undefined) {
+        controller.close();
+        // A read that moved the request's memory answers with that memory.
+        const moved = source.endView;
+        if (
+          moved !== undefined && moved.byteOffset === offset &&
+          moved.buffer.byteLength === capacity
+        ) request?.respondWithNewView(moved);
+        else request?.respond(0);
+      } else if (
+        request && chunk.byteOffset === offset &&
+        chunk.buffer.byteLength === capacity
+      ) {
+        request.respondWithNewView(chunk);
+      } else controller.enqueue(chunk.slice());
     },
     cancel() {
       // The compressor stopped (at the claim, or on an error): what is
@@ -688,9 +881,12 @@ async function streamArchive(
     const archive = await writeFileAtomic(path, compressed, {
       mode: capture.mode,
       amend: () => patch,
+      // A signal stops the write wherever it waits (a stalled producer,
+      // workers that do not answer).
+      ...(signal === undefined ? {} : { signal }),
     });
     // Cut at the claim: reading stops there, and the process is released.
-    if (end?.cut) source.stop();
+    if (end?.cut) await source.stop();
     let reason: string | undefined;
     if (source.cut) {
       reason = `cut at ${source.limit} bytes (${
@@ -741,7 +937,10 @@ function claimer(capture: Capture, admitted: Admitted): Claimer {
         admitted.base,
         short,
         {
-          want: Math.max(CLAIM_STEP, Math.floor(total / 4)),
+          want: Math.max(
+            claimStep(limits.maxUse),
+            Math.min(Math.floor(total / 4), Math.floor(limits.maxUse / 16)),
+          ),
           maxUse: limits.maxUse,
         },
       );
@@ -809,7 +1008,7 @@ function watch(
 async function describe(
   capture: Capture,
   admitted: Admitted,
-  outcome: Outcome & { report: CoreReport },
+  outcome: Outcome & { report: CoreReport; identity: Identity },
 ): Promise<CaptureResult> {
   const { directory, warnings, options } = capture;
   const { report } = outcome;
@@ -817,9 +1016,7 @@ async function describe(
   if (outcome.archive !== undefined && outcome.reason !== undefined) {
     report.truncated = true;
   }
-  const identity = signal?.aborted
-    ? {}
-    : await identifyProgram(capture.facts, report, warnings);
+  const { identity } = outcome;
   let uuidFile: string | undefined;
   if (identity.program?.uuid !== undefined) {
     try {
@@ -940,7 +1137,11 @@ async function identifyProgram(
     const crashed = facts.time === undefined
       ? undefined
       : new Date(facts.time * 1000);
-    if (process !== undefined && comm !== undefined && process.comm !== comm) {
+    // The kernel keeps 15 bytes of a command name; a core may hold 16.
+    if (
+      process !== undefined && comm !== undefined &&
+      process.comm !== comm.slice(0, 15)
+    ) {
       warnings.push(
         `ignored /proc/${facts.pid}: it is '${process.comm}', the core is of '${comm}' (the pid was reused)`,
       );
@@ -962,16 +1163,22 @@ async function identifyProgram(
       try {
         identity.program = await readProgramInfo(exe);
         identity.programSource = exe;
-        return identity;
       } catch (error) {
         warnings.push(`${errorText(error)} (the program, through ${exe})`);
       }
+      // The crashed process's own executable was there: a path named by
+      // the arguments can only be worse.
+      return identity;
     }
   }
   if (facts.exe !== undefined) {
     const path = facts.exe.replaceAll("!", "/");
-    if (!path.startsWith("/")) {
-      warnings.push(`ignored --exe '${path}': expected an absolute path`);
+    if (!path.startsWith("/") || path.split("/").includes("..")) {
+      warnings.push(
+        `ignored --exe '${
+          printable(path)
+        }': expected an absolute path without '..', as the kernel's %E is`,
+      );
       return identity;
     }
     try {
@@ -997,8 +1204,11 @@ function hostnameSource(facts: KernelFacts): { hostname?: string } {
 function crashTime(facts: KernelFacts, warnings: string[]): Date {
   if (facts.time !== undefined) {
     const time = new Date(facts.time * 1000);
-    if (!Number.isNaN(time.getTime())) return time;
-    warnings.push(`ignored time ${facts.time}: out of range`);
+    // Names hold a four-digit year.
+    if (time.getTime() <= Date.UTC(9999, 11, 31, 23, 59, 59)) return time;
+    warnings.push(
+      `ignored time ${facts.time}: expected a time before the year 10000`,
+    );
   }
   return new Date();
 }

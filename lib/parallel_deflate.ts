@@ -42,6 +42,7 @@ import {
 import { zlibHeader } from "./zlib.ts";
 import { isZero } from "./_bytes.ts";
 import { openByteSource } from "./_byte_source.ts";
+import { garbageMeter } from "./_memory.ts";
 import {
   startWorkers,
   TaskFailedError,
@@ -50,6 +51,9 @@ import {
 } from "./_worker_pool.ts";
 
 export { TaskFailedError, WorkerFailedError } from "./_worker_pool.ts";
+
+/** Blocks handed over by the workers die young once written. */
+const collect = garbageMeter({ threshold: 8 << 20, minor: true });
 
 /** Bytes per block: large enough to keep message overhead small. */
 export const BLOCK_SIZE = 1 << 20;
@@ -255,6 +259,41 @@ export function parallelCompress(
   /** In this thread from now on: `inline`, or after the workers failed. */
   let inThread = inline;
 
+  /** Blocks read and not yet emitted, at most: bounds memory. */
+  const maxQueue = maxPending * 2;
+  /** The reading loop, while it runs; reads go on while the output is written. */
+  let ahead: Promise<void> | undefined;
+  /** What the reading loop met, for the next pull to throw. */
+  let failure: unknown;
+  /** The output is complete, cut or cancelled: read no more. */
+  let closed = false;
+
+  /**
+   * Reads and submits blocks while there is room, beside the consumer: the
+   * workers get their next blocks while the last ones are being written.
+   */
+  const room = () =>
+    started && !inputDone && !closed && failure === undefined &&
+    pending < maxPending && queue.length < maxQueue;
+  const readAhead = (): Promise<void> | undefined => {
+    if (ahead === undefined && !room()) return undefined;
+    ahead ??= (async () => {
+      try {
+        while (room()) {
+          const block = await nextBlock();
+          if (closed) break;
+          if (block === undefined) inputDone = true;
+          else submit(block);
+        }
+      } catch (error) {
+        failure = error;
+      } finally {
+        ahead = undefined;
+      }
+    })();
+    return ahead;
+  };
+
   /** `fallback: "inline"` after a failure: this thread takes over. */
   const takeOver = (error: WorkerFailedError) => {
     if (inThread) return;
@@ -265,7 +304,10 @@ export function parallelCompress(
     if (pending === 0) stop();
   };
   if (workers !== undefined && fallback === "inline") {
-    workers.ready.catch((error: WorkerFailedError) => takeOver(error));
+    workers.ready.catch((error: WorkerFailedError) => {
+      // Stopped before they started (a short input): no failure.
+      if (!closed) takeOver(error);
+    });
   }
 
   /** Reads the next block into a pooled buffer; undefined at the end. */
@@ -372,6 +414,7 @@ export function parallelCompress(
     ).finally(() => {
       pending--;
       if (inThread && pending === 0) stop();
+      readAhead();
     });
   };
 
@@ -454,6 +497,7 @@ export function parallelCompress(
   ) => {
     controller.enqueue(bytes);
     written += bytes.length;
+    collect(bytes.length);
   };
 
   /** The final block and the trailer over the blocks emitted, then close. */
@@ -476,6 +520,7 @@ export function parallelCompress(
     }
     enqueue(controller, trailer);
     queue.length = 0;
+    closed = true;
     stop();
     // The rest of the input is not wanted: let its producer go.
     if (cut) await source.cancel().catch(() => {});
@@ -542,31 +587,35 @@ export function parallelCompress(
             builder?.add(deflated.length, slot.length);
             emitted = true;
           }
-          if (emitted) return;
-          // In this thread, a block waits for the blocks before it.
-          if (
-            !inputDone && pending < maxPending &&
-            !(inThread && queue.length > 0)
-          ) {
-            const block = await nextBlock();
-            if (block === undefined) inputDone = true;
-            else submit(block);
+          if (emitted) {
+            readAhead();
+            return;
+          }
+          if (failure !== undefined) throw failure;
+          if (queue.length > 0) {
+            const reading = readAhead();
+            await (reading === undefined
+              ? queue[0]!.ready
+              : Promise.race([queue[0]!.ready, reading]));
             continue;
           }
-          if (queue.length > 0) {
-            await queue[0]!.ready;
+          if (!inputDone) {
+            // Nothing queued: the reading loop has room, or is reading.
+            await (readAhead() ?? ahead);
             continue;
           }
           await finish(controller, false);
           return;
         }
       } catch (error) {
+        closed = true;
         stop();
         await source.cancel(error).catch(() => {});
         throw error;
       }
     },
     async cancel(reason) {
+      closed = true;
       stop();
       await source.cancel(reason);
     },

@@ -104,7 +104,7 @@ export async function* parallelInflate(
   const queue: Promise<InflateResult | "zeros">[] = [];
   // Two tasks per worker, or one when the tasks are larger than usual.
   const maxPending = chunkSize > TASK_SIZE ? jobs : jobs * 2;
-  const collect = garbageMeter(16 << 20);
+  const collect = garbageMeter({ threshold: 16 << 20 });
   let next = 0;
   const end = headerLength + tasks.reduce((sum, t) => sum + t.length, 0);
   const where = (id: number) => {

@@ -48,11 +48,21 @@ export async function reserveSidecar(
   record: unknown,
   options: { mode: number },
 ): Promise<SidecarReservation> {
-  const file = await Deno.open(path, {
-    write: true,
-    createNew: true,
-    mode: options.mode,
-  });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, {
+      write: true,
+      createNew: true,
+      mode: options.mode,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw error;
+    throw new FileAccessError(
+      `Cannot create the sidecar '${path}': ${fsReason(error)}`,
+      path,
+      { cause: error },
+    );
+  }
   let size = 0;
   const writeOver = async (text: Uint8Array) => {
     await file.seek(0, Deno.SeekMode.Start);
@@ -68,19 +78,25 @@ export async function reserveSidecar(
     out[length - 1] = 0x0a;
     return out;
   };
-  try {
-    const first = padded(record, RESERVATION_BYTES);
-    await writeOver(first);
-    size = first.length;
-    await file.sync();
-  } catch (error) {
-    file.close();
-    await Deno.remove(path).catch(() => {});
-    throw new FileAccessError(
-      `Cannot write the sidecar '${path}': ${fsReason(error)}`,
-      path,
-      { cause: error },
-    );
+  // On a nearly full disk, less room reserved is better than no record.
+  for (const reserve of [RESERVATION_BYTES, 4096, 0]) {
+    try {
+      const first = padded(record, reserve);
+      await writeOver(first);
+      size = first.length;
+      await file.sync();
+      break;
+    } catch (error) {
+      await file.truncate(0).catch(() => {});
+      if (reserve > 0) continue;
+      file.close();
+      await Deno.remove(path).catch(() => {});
+      throw new FileAccessError(
+        `Cannot write the sidecar '${path}': ${fsReason(error)}`,
+        path,
+        { cause: error },
+      );
+    }
   }
   let open = true;
   const close = () => {

@@ -77,7 +77,11 @@ function captureOf(
 ): CaptureRecord | undefined {
   const c = metadata?.capture;
   if (c === null || typeof c !== "object") return undefined;
-  if (typeof c.seq !== "number" || typeof c.stored_wall_ms !== "number") {
+  if (
+    !Number.isSafeInteger(c.seq) || c.seq < 0 ||
+    typeof c.stored_wall_ms !== "number" ||
+    !Number.isFinite(c.stored_wall_ms)
+  ) {
     return undefined;
   }
   return c;
@@ -205,8 +209,16 @@ async function markInterrupted(
   return done;
 }
 
-/** Replaces a sidecar atomically, keeping its permission bits. */
-async function rewriteSidecar(path: string, record: unknown): Promise<void> {
+/**
+ * Replaces a sidecar atomically, keeping its permission bits.
+ *
+ * @param path The sidecar.
+ * @param record The new record.
+ */
+export async function rewriteSidecar(
+  path: string,
+  record: unknown,
+): Promise<void> {
   const mode = (await Deno.lstat(path)).mode ?? 0o600;
   await writeFileAtomic(
     path,

@@ -79,6 +79,23 @@ export interface PolicyLimits {
 export interface Removal {
   base: string;
   reason: string;
+  /**
+   * Remove the core only, and keep its record (saying it was removed and
+   * why): cores go for room, their crash's record stays, within
+   * `--max-records`.
+   */
+  keepRecord?: boolean;
+}
+
+/**
+ * The room a capture claims at a time: 8 MiB, or a sixteenth of a small
+ * store, so that captures running together share it.
+ *
+ * @param maxUse The store's ceiling.
+ * @returns Bytes per step.
+ */
+export function claimStep(maxUse: number): number {
+  return Math.max(MIN_CLAIM, Math.min(CLAIM_STEP, Math.floor(maxUse / 16)));
 }
 
 /** What a new capture asks for. */
@@ -222,66 +239,90 @@ export function admit(
     }
   }
   const present = () => sorted.filter((e) => !gone.has(e.base));
-  const oldestRemovable = (archive?: boolean) =>
-    present().find((e) =>
-      !e.live && (archive === undefined || e.archive === archive)
-    );
 
   let reason = request.refused ?? rateReason(sorted, request, limits);
+  /** Cores that may go for room, oldest first: never live, never records. */
+  const removable = () => present().filter((e) => !e.live && e.archive);
+  const evict = (entries: readonly PolicyEntry[], why: string) => {
+    for (const entry of entries) {
+      gone.add(entry.base);
+      remove.push({ base: entry.base, reason: why, keepRecord: true });
+    }
+  };
   if (reason === undefined) {
-    // --max-count counts archives, those being written included.
-    for (;;) {
-      const archives = present().filter((e) => e.archive).length;
-      if (archives + 1 <= limits.maxCount) break;
-      const oldest = oldestRemovable(true);
-      if (oldest === undefined) {
+    // --max-count counts archives, those being written included; nothing
+    // goes unless enough can go.
+    const archives = present().filter((e) => e.archive).length;
+    const excess = archives + 1 - limits.maxCount;
+    if (excess > 0) {
+      const candidates = removable();
+      if (candidates.length < excess) {
         reason = `the store holds --max-count ${limits.maxCount} cores, ${
           live.filter((e) => e.archive).length
         } of them being captured now: metadata only`;
-        break;
+      } else {
+        evict(
+          candidates.slice(0, excess),
+          `more than --max-count ${limits.maxCount} cores`,
+        );
       }
-      drop(oldest, `more than --max-count ${limits.maxCount} cores`);
     }
   }
-  let free = request.free;
-  if (reason === undefined) {
-    while (free < limits.keepFree) {
-      const oldest = oldestRemovable();
-      if (oldest === undefined) break;
-      drop(oldest, `less than --keep-free ${limits.keepFree} bytes free`);
-      free += oldest.bytes;
+  if (reason === undefined && request.free < limits.keepFree) {
+    const candidates = removable();
+    let free = request.free;
+    let count = 0;
+    while (free < limits.keepFree && count < candidates.length) {
+      free += candidates[count++]!.bytes;
     }
     if (free < limits.keepFree) {
       reason =
-        `only ${free} bytes free, --keep-free is ${limits.keepFree}: metadata only`;
+        `only ${request.free} bytes free, --keep-free is ${limits.keepFree}: metadata only`;
+    } else {
+      evict(
+        candidates.slice(0, count),
+        `less than --keep-free ${limits.keepFree} bytes free`,
+      );
     }
   }
   let claim = 0;
   if (reason === undefined) {
     // Make room for the first bytes only: older cores go as the core turns
     // out to need their room (extendClaim), not for what it might need.
+    const candidates = removable();
     let room = roomLeft(present(), request.sidecarBytes, limits.maxUse);
-    while (room < MIN_CLAIM) {
-      const oldest = oldestRemovable();
-      if (oldest === undefined) break;
-      drop(oldest, `the store uses more than --max-use ${limits.maxUse} bytes`);
-      room = roomLeft(present(), request.sidecarBytes, limits.maxUse);
+    let count = 0;
+    while (room < MIN_CLAIM && count < candidates.length) {
+      room += candidates[count++]!.bytes;
     }
-    claim = Math.max(0, Math.min(room, CLAIM_STEP));
-    if (claim < MIN_CLAIM) {
-      claim = 0;
+    if (room < MIN_CLAIM) {
       reason = live.length > 0
         ? `--max-use ${limits.maxUse} bytes is taken by the ${live.length} core(s) being captured now: metadata only`
         : `--max-use ${limits.maxUse} bytes leaves no room for a core: metadata only`;
+    } else {
+      evict(
+        candidates.slice(0, count),
+        `the store uses more than --max-use ${limits.maxUse} bytes`,
+      );
+      claim = Math.min(room, claimStep(limits.maxUse));
     }
   }
   // Records of metadata only: their own bound, and never an archive.
-  const records = present().filter((e) => !e.archive && !e.live);
+  // Cores removed above leave records too.
+  const kept = new Map(
+    remove.filter((r) => r.keepRecord).map((r) => [r.base, r]),
+  );
+  const records = sorted.filter((e) =>
+    !e.live &&
+    (kept.has(e.base) || (!e.archive && !gone.has(e.base)))
+  );
   let excess = records.length + (reason === undefined ? 0 : 1) -
     limits.maxRecords;
   for (const record of records) {
     if (excess-- <= 0) break;
-    drop(record, `more than --max-records ${limits.maxRecords} records`);
+    const removal = kept.get(record.base);
+    if (removal !== undefined) removal.keepRecord = false;
+    else drop(record, `more than --max-records ${limits.maxRecords} records`);
   }
   return {
     remove,
@@ -341,9 +382,10 @@ function rateReason(
 }
 
 /**
- * A live capture needs more room: removes the oldest entries it may remove
+ * A live capture needs more room: removes the oldest cores it may remove
  * (never a live one, never one it protects, never a newer one) until `need`
- * more bytes fit under `--max-use`, and grants up to `want` of what fits.
+ * more bytes fit under `--max-use` or none is left, and grants up to `want`
+ * of what fits. Their records stay.
  *
  * @param entries The store's entries, the asking capture included.
  * @param self The asking capture's base name.
@@ -381,15 +423,22 @@ export function extendClaim(
   const remove: Removal[] = [];
   let present = [...entries].sort(byAge);
   const room = () => roomLeft(present, 0, maxUse);
-  while (room() < need) {
-    const oldest = present.find((e) =>
-      !e.live && e.base !== self && !protects.has(e.seq) &&
-      e.seq < (me?.seq ?? 0)
-    );
-    if (oldest === undefined) break;
+  const removable = present.filter((e) =>
+    !e.live && e.archive && e.base !== self && !protects.has(e.seq) &&
+    e.seq < (me?.seq ?? 0)
+  );
+  // The newest core wins: older ones go while it needs room, and a core
+  // that alone is larger than the store goes in alone, cut at the limit.
+  let reachable = room();
+  let count = 0;
+  while (reachable < need && count < removable.length) {
+    reachable += removable[count++]!.bytes;
+  }
+  for (const oldest of removable.slice(0, count)) {
     remove.push({
       base: oldest.base,
       reason: `the store uses more than --max-use ${maxUse} bytes`,
+      keepRecord: true,
     });
     present = present.filter((e) => e !== oldest);
   }

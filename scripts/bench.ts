@@ -6,7 +6,21 @@
  * - a `gcore` of a node process with a large object heap,
  * - a `gcore` of a python process with a large dict,
  * - the kernel's core of a C program (gdb's when core_pattern pipes cores
- *   away).
+ *   away),
+ * - the kernel's core of a C program whose 1 GiB heap is 30% random bytes,
+ *   30% text records and 40% never touched ("mixed"),
+ * - 1 GB of random bytes.
+ *
+ * Also, per 1 MiB block of each: how often the compressor stores a block
+ * rather than deflating it, what that decision costs, and how often it is
+ * wrong (a stored block that level 5 would have shrunk by 3% or more).
+ *
+ * Run as root with `GZCOREDUMP_E2E=1`, it also measures what users feel:
+ * the time from a crash to the crashed process's release, through the
+ * real kernel (core_pattern pointing at each handler in turn, with
+ * core_pipe_limit 16), for the mixed program: the kernel writing the core
+ * itself, a pure drain (`cat`), `zstd -3 -T0`, `pigz -6` and ours. Both
+ * settings are restored afterwards.
  *
  * For each: compression by ours at `-j 1` and at the default, `gzip -6`,
  * `gzip -9`, `pigz -6`, `zstd -3` and `libdeflate-gzip -6`; decompression by
@@ -23,6 +37,9 @@
  */
 
 import { parseArgs } from "node:util";
+import { deflateRawSync } from "node:zlib";
+import { looksIncompressible } from "../lib/_deflate_block.ts";
+import { isZero } from "../lib/_bytes.ts";
 import { measure } from "./measure.ts";
 import { PERMISSION_FLAGS } from "./permissions.ts";
 
@@ -161,6 +178,101 @@ const ours = await Deno.stat(binary).then(
   () => [Deno.execPath(), "run", ...PERMISSION_FLAGS, `${root}main.ts`],
 );
 
+/** A C program with a mixed heap; it prints the time just before it crashes. */
+async function mixedProgram(): Promise<string> {
+  const program = `${work}/mixed_crash`;
+  if (await Deno.stat(program).then(() => true, () => false)) return program;
+  const source = `${work}/mixed_crash.c`;
+  await Deno.writeTextFile(
+    source,
+    `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+/* A heap of 30% random bytes, 30% text records, 40% never touched. */
+int main(int argc, char **argv) {
+  size_t size = (size_t)atol(argv[1]) << 20;
+  unsigned char *heap = malloc(size);
+  size_t part = size / 10 * 3;
+  unsigned long long x = 88172645463325252ull;
+  for (size_t i = 0; i + 8 <= part; i += 8) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    memcpy(heap + i, &x, 8);
+  }
+  for (size_t i = 0; i + 64 <= part; i += 64) {
+    char *r = (char *)heap + part + i;
+    int n = snprintf(r, 64, "record %zu name=item%zu value=%zu;", i / 64,
+                     (i / 64) % 1000, (i * 7) % 100000);
+    memset(r + n, ' ', 64 - n);
+  }
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  printf("%lld.%09ld\\n", (long long)t.tv_sec, t.tv_nsec);
+  fflush(stdout);
+  volatile int *volatile null = 0;
+  return *null + heap[size - 1];
+}
+`,
+  );
+  const built = await new Deno.Command("gcc", {
+    args: ["-O2", "-o", program, source],
+  }).output();
+  if (!built.success) throw new Error("cannot build the mixed program");
+  return program;
+}
+
+/** The mixed program's core: the kernel's, or gdb's when cores are piped. */
+async function mixedCore(): Promise<string> {
+  const path = `${work}/mixed.core`;
+  if (await Deno.stat(path).then(() => true, () => false)) return path;
+  const program = await mixedProgram();
+  const mib = String(Math.round(1024 * scale));
+  const pattern = (await Deno.readTextFile("/proc/sys/kernel/core_pattern"))
+    .trim();
+  if (pattern === "core" || pattern === "core.%p") {
+    await new Deno.Command("sh", {
+      args: ["-c", `ulimit -c unlimited; exec ${program} ${mib}`],
+      cwd: work,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    for await (const entry of Deno.readDir(work)) {
+      if (entry.name === "core" || /^core\.\d+$/.test(entry.name)) {
+        await Deno.rename(`${work}/${entry.name}`, path);
+        return path;
+      }
+    }
+  }
+  await new Deno.Command("gdb", {
+    args: [
+      "-batch",
+      "-ex",
+      `run ${mib} > /dev/null`,
+      "-ex",
+      `generate-core-file ${path}`,
+      program,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return path;
+}
+
+/** Random bytes, which no compressor can shrink. */
+async function randomFile(): Promise<string> {
+  const path = `${work}/random.bin`;
+  if (await Deno.stat(path).then(() => true, () => false)) return path;
+  using file = await Deno.open(path, { write: true, create: true });
+  const chunk = new Uint8Array(1 << 20);
+  for (let i = 0; i < Math.round(954 * scale); i++) {
+    for (let at = 0; at < chunk.length; at += 65536) {
+      crypto.getRandomValues(chunk.subarray(at, at + 65536));
+    }
+    await file.write(chunk);
+  }
+  return path;
+}
+
 const objects = Math.round(2_000_000 * scale);
 const entries = Math.round(3_000_000 * scale);
 const cores = [
@@ -181,6 +293,8 @@ const cores = [
     ]),
   },
   { name: "C program (kernel)", path: await kernelCore() },
+  { name: "mixed C program (kernel)", path: await mixedCore() },
+  { name: "random bytes", path: await randomFile() },
 ];
 
 interface Row {
@@ -231,6 +345,7 @@ for (const core of cores) {
       core.path,
     ], true],
     ["zstd -3", ["zstd", "-3", "-q", "-c", core.path], true],
+    ["zstd -3 -T0", ["zstd", "-3", "-T0", "-q", "-c", core.path], true],
     ["libdeflate-gzip -6", ["libdeflate-gzip", "-6", "-c", core.path], true],
   ];
   const sizes = new Map<string, number>();
@@ -292,6 +407,198 @@ for (const core of cores) {
   await Deno.remove(`${out}.gz`).catch(() => {});
 }
 
+/** How the store-or-deflate decision did on one core. */
+interface DecisionRow {
+  core: string;
+  blocks: number;
+  stored: number;
+  /** Stored blocks checked against a real deflate (every 8th, for time). */
+  checked: number;
+  /** Of those, blocks that level 5 would have shrunk by 3% or more. */
+  misjudged: number;
+  /** Deflated blocks that did not shrink by 3% (time spent for nothing). */
+  missed: number;
+  /** The decision's mean cost per block, microseconds. */
+  micros_per_block: number;
+}
+const decisions: DecisionRow[] = [];
+for (const core of cores) {
+  using file = await Deno.open(core.path);
+  const block = new Uint8Array(1 << 20);
+  const row: DecisionRow = {
+    core: core.name,
+    blocks: 0,
+    stored: 0,
+    checked: 0,
+    misjudged: 0,
+    missed: 0,
+    micros_per_block: 0,
+  };
+  let spent = 0;
+  for (;;) {
+    let filled = 0;
+    while (filled < block.length) {
+      const n = await file.read(block.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    if (filled === 0) break;
+    const data = block.subarray(0, filled);
+    if (isZero(data)) continue; // Never deflated: the prebuilt block.
+    row.blocks++;
+    const started = performance.now();
+    const stored = looksIncompressible(data);
+    spent += performance.now() - started;
+    const shrinks = () =>
+      deflateRawSync(data, { level: 5 }).length < data.length * 0.97;
+    if (stored) {
+      row.stored++;
+      if (row.stored % 8 === 1) {
+        row.checked++;
+        if (shrinks()) row.misjudged++;
+      }
+    } else if (!shrinks()) row.missed++;
+    if (filled < block.length) break;
+  }
+  row.micros_per_block = row.blocks === 0 ? 0 : spent * 1000 / row.blocks;
+  decisions.push(row);
+}
+
+/** Crash to release through the real kernel, for each handler. */
+interface ReleaseRow {
+  handler: string;
+  seconds: number;
+  stored_bytes: number;
+}
+const releases: ReleaseRow[] = [];
+if (Deno.env.get("GZCOREDUMP_E2E") === "1" && Deno.uid() === 0) {
+  releases.push(...await releaseTimes());
+}
+
+/**
+ * Points core_pattern at each handler in turn (core_pipe_limit 16) and
+ * crashes the mixed program: seconds from its last instruction to its
+ * release (its exit status reaching the parent), median of the runs.
+ */
+async function releaseTimes(): Promise<ReleaseRow[]> {
+  const program = await mixedProgram();
+  const mib = String(Math.round(1024 * scale));
+  // Short paths: core_pattern holds 127 bytes.
+  const dir = await Deno.makeTempDir({ prefix: "gzb", dir: "/tmp" });
+  const deno = Deno.execPath();
+  const script = async (name: string, body: string) => {
+    await Deno.writeTextFile(
+      `${dir}/${name}`,
+      `#!/bin/sh
+${body}
+`,
+      {
+        mode: 0o755,
+      },
+    );
+    return `${dir}/${name}`;
+  };
+  const oursArgv = await Deno.stat(binary).then(
+    () => `exec ${binary} "$@"`,
+    () => `exec ${deno} run ${PERMISSION_FLAGS.join(" ")} ${root}main.ts "$@"`,
+  );
+  const handlers: [string, string, () => Promise<number>][] = [
+    [
+      "core (the kernel writes the file)",
+      `${dir}/kernel.core`,
+      () => Deno.stat(`${dir}/kernel.core`).then((i) => i.size),
+    ],
+    [
+      "|cat > file (pure drain)",
+      `|${await script("drain", `exec /bin/cat > ${dir}/drain.out`)}`,
+      () => Deno.stat(`${dir}/drain.out`).then((i) => i.size),
+    ],
+    [
+      "|zstd -3 -T0",
+      `|${await script(
+        "zstd",
+        `exec ${await which("zstd")} -3 -T0 -q -f -o ${dir}/zstd.out`,
+      )}`,
+      () => Deno.stat(`${dir}/zstd.out`).then((i) => i.size),
+    ],
+    [
+      `|pigz -6 -p ${navigator.hardwareConcurrency}`,
+      `|${await script(
+        "pigz",
+        `exec ${await which(
+          "pigz",
+        )} -6 -p ${navigator.hardwareConcurrency} > ${dir}/pigz.out`,
+      )}`,
+      () => Deno.stat(`${dir}/pigz.out`).then((i) => i.size),
+    ],
+    [
+      await Deno.stat(binary).then(
+        () => "gzcoredump (binary)",
+        () => "gzcoredump (launcher)",
+      ),
+      `|${await script(
+        "ours",
+        oursArgv,
+      )} -c -p ${dir}/s --max-use 100%% --keep-free 0 --rate 999/1h -P %P -t %t -- %e`,
+      async () => {
+        let size = 0;
+        for await (const e of Deno.readDir(`${dir}/s`)) {
+          if (e.name.endsWith(".gz")) {
+            size = (await Deno.stat(`${dir}/s/${e.name}`)).size;
+            await Deno.remove(`${dir}/s/${e.name}`);
+          }
+        }
+        return size;
+      },
+    ],
+  ];
+  const patternFile = "/proc/sys/kernel/core_pattern";
+  const limitFile = "/proc/sys/kernel/core_pipe_limit";
+  const savedPattern = await Deno.readTextFile(patternFile);
+  const savedLimit = await Deno.readTextFile(limitFile);
+  const rows: ReleaseRow[] = [];
+  try {
+    await Deno.writeTextFile(limitFile, "16");
+    for (const [handler, pattern, stored] of handlers) {
+      if (pattern.length > 127) throw new Error(`pattern too long: ${pattern}`);
+      await Deno.writeTextFile(patternFile, pattern);
+      const seconds: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i < Math.max(2, runs); i++) {
+        const child = new Deno.Command("sh", {
+          args: ["-c", `ulimit -c unlimited; exec ${program} ${mib}`],
+          cwd: dir,
+          stdout: "piped",
+          stderr: "null",
+        }).spawn();
+        const out = await new Response(child.stdout).text();
+        await child.status;
+        const released = Date.now() / 1000;
+        seconds.push(released - Number(out.trim()));
+        // The helper may still be finishing (a sync, its record): wait for
+        // it before the next run, and for its output.
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        bytes = await stored().catch(() => 0);
+        await Deno.remove(`${dir}/kernel.core`).catch(() => {});
+      }
+      rows.push({ handler, seconds: median(seconds), stored_bytes: bytes });
+    }
+  } finally {
+    await Deno.writeTextFile(patternFile, savedPattern);
+    await Deno.writeTextFile(limitFile, savedLimit);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return rows;
+}
+
+async function which(name: string): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `command -v ${name}`],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim() || name;
+}
+
 const lines = [
   `gzcoredump benchmark, ${
     new Date().toISOString().slice(0, 10)
@@ -317,6 +624,32 @@ for (const core of cores) {
     );
   }
 }
+lines.push(
+  "",
+  "Store or deflate, per 1 MiB block that is not all zeros (a stored block is misjudged when level 5 would have shrunk it by 3% or more; every 8th stored block is checked):",
+  "",
+  "| core | blocks | stored | checked | misjudged | deflated that did not shrink | decision µs/block |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ...decisions.map((d) =>
+    `| ${d.core} | ${d.blocks} | ${d.stored} | ${d.checked} | ${d.misjudged} | ${d.missed} | ${
+      d.micros_per_block.toFixed(0)
+    } |`
+  ),
+);
+if (releases.length > 0) {
+  lines.push(
+    "",
+    `Crash to release through the kernel, the mixed program (${
+      Math.round(1024 * scale)
+    } MiB heap), core_pipe_limit 16, median of ${Math.max(2, runs)}:`,
+    "",
+    "| handler | crash to release s | stored bytes |",
+    "| --- | ---: | ---: |",
+    ...releases.map((r) =>
+      `| ${r.handler} | ${r.seconds.toFixed(2)} | ${r.stored_bytes} |`
+    ),
+  );
+}
 await Deno.writeTextFile(
   `${results}/results.json`,
   JSON.stringify(
@@ -325,6 +658,8 @@ await Deno.writeTextFile(
       runs,
       cores: navigator.hardwareConcurrency,
       rows,
+      decisions,
+      releases,
     },
     null,
     2,

@@ -405,6 +405,25 @@ export async function kernelSettings(): Promise<AsyncDisposable> {
   };
 }
 
+/**
+ * Waits for a crash's record in a store to be complete (the sidecar is
+ * written first, saying the capture is under way) and returns its name.
+ */
+export async function waitForRecord(
+  store: string,
+  seconds = 60,
+): Promise<string> {
+  return await waitFor(async () => {
+    for (const name of await listDir(store).catch(() => [])) {
+      if (!name.endsWith(".json")) continue;
+      const record = await Deno.readTextFile(`${store}/${name}`)
+        .then(JSON.parse, () => undefined);
+      if (record?.capture?.state === "done") return name;
+    }
+    return undefined;
+  }, seconds);
+}
+
 /** Polls `probe` every 100 ms until it returns a value, or throws on time out. */
 export async function waitFor<T>(
   probe: () => Promise<T | undefined>,

@@ -20,6 +20,7 @@ import {
   runTool,
   shortTempDir,
   waitFor,
+  waitForRecord,
 } from "./_helpers.ts";
 
 const E2E = Deno.env.get("GZCOREDUMP_E2E") === "1";
@@ -63,10 +64,7 @@ Deno.test({
     assert.ok(pid > 0);
     assert.equal(crash.code, 139, crash.stderr);
 
-    const json = await waitFor(async () => {
-      const names = await listDir(store).catch(() => []);
-      return names.find((n) => n.endsWith(".json"));
-    }, 60);
+    const json = await waitForRecord(store);
     const names = await listDir(store);
     const archive = names.find((n) => n.endsWith(".gz"));
     assert.ok(archive, names.join(" "));
@@ -148,10 +146,7 @@ Deno.test({
     ]);
     assert.equal(crash.code, 139);
     assert.equal(await Deno.stat(program).then(() => true, () => false), false);
-    const json = await waitFor(async () => {
-      const names = await listDir(store).catch(() => []);
-      return names.find((n) => n.endsWith(".json"));
-    }, 60);
+    const json = await waitForRecord(store);
     const metadata = JSON.parse(await Deno.readTextFile(`${store}/${json}`));
     assert.equal(metadata.uuid, "deleted-program\n");
     // The kernel's own words for an executable that is gone.

@@ -10,7 +10,7 @@ import {
   runMain,
   runTool,
   shortTempDir,
-  waitFor,
+  waitForRecord,
 } from "./_helpers.ts";
 
 const INSTALL = `${ROOT}install.sh`;
@@ -459,10 +459,7 @@ Deno.test({
         `ulimit -c unlimited; exec ${program} abort`,
       ]);
       assert.equal(crash.code, 134);
-      await waitFor(async () => {
-        const names = await listDir(`${dir}/crash`);
-        return names.some((n) => n.endsWith(".json")) ? names : undefined;
-      }, 60);
+      await waitForRecord(`${dir}/crash`);
       const list = await runTool(`${dir}/usr/bin/gzcoredump`, [
         "list",
         "-p",

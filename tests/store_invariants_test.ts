@@ -601,3 +601,160 @@ Deno.test("invariants: -j is capped at one thread per core in capture mode", asy
     new RegExp(`used ${Math.min(cpus, 16)} compression threads, not 256`),
   );
 });
+
+Deno.test("invariants: a capture that cannot be stored removes nothing, for --max-use or --keep-free", async () => {
+  await using dir = await tempDir();
+  const store = `${dir.path}/store`;
+  for (let i = 0; i < 3; i++) {
+    await capture(store, new Uint8Array(0), [
+      "-P",
+      String(700 + i),
+      "-a",
+      `empty${i}`,
+    ]);
+  }
+  await capture(store, random(20_000), ["-P", "710", "-a", "core"]);
+  const tiny = await capture(store, random(200_000), [
+    "--max-use",
+    "1K",
+    "-P",
+    "711",
+    "-a",
+    "tiny",
+  ]);
+  assert.equal(tiny.code, 0, tiny.stderr);
+  assert.doesNotMatch(tiny.stderr, /removed/);
+  assert.match(tiny.stderr, /--max-use 1024 bytes leaves no room for a core/);
+  const metas = await sidecars(store);
+  assert.deepEqual(metas.map((m) => m.pid).sort(), [700, 701, 702, 710, 711]);
+  assert.equal((await archives(store)).length, 1);
+
+  await using fs = await tmpfs("1m");
+  for (let i = 0; i < 3; i++) {
+    await capture(fs.path, new Uint8Array(0), [
+      "-P",
+      String(720 + i),
+      "-a",
+      `e${i}`,
+    ]);
+  }
+  await Deno.writeFile(`${fs.path}/filler`, random(900_000));
+  const kf = await capture(fs.path, random(200_000), ["-P", "724", "-a", "kf"]);
+  assert.equal(kf.code, 0, kf.stderr);
+  assert.doesNotMatch(kf.stderr, /removed/);
+  assert.match(kf.stderr, /--keep-free is \d+: metadata only/);
+  await Deno.remove(`${fs.path}/filler`);
+  assert.equal((await sidecars(fs.path)).length, 4);
+});
+
+Deno.test("invariants: a core removed for room keeps its crash's record; a nearly full disk still gets one", async () => {
+  await using dir = await tempDir();
+  const store = `${dir.path}/store`;
+  await capture(store, random(20_000), ["-P", "801", "-a", "first"]);
+  const second = await capture(store, random(20_000), [
+    "--max-count",
+    "1",
+    "-P",
+    "802",
+    "-a",
+    "second",
+  ]);
+  assert.match(
+    second.stderr,
+    /removed \S+_first: more than --max-count 1 cores/,
+  );
+  const first = (await sidecars(store)).find((m) => m.pid === 801)!;
+  assert.equal(first.archive, null);
+  assert.match(
+    String(first.reason),
+    /the core was removed at .* to make room: more than --max-count 1 cores/,
+  );
+  assert.deepEqual((await archives(store)).length, 1);
+
+  await using fs = await tmpfs("1m");
+  await Deno.writeFile(`${fs.path}/filler`, random(1_024_000));
+  const full = await capture(fs.path, random(200_000), [
+    "--keep-free",
+    "0",
+    "-P",
+    "803",
+    "-a",
+    "nearfull",
+  ]);
+  await Deno.remove(`${fs.path}/filler`);
+  assert.equal(full.code, 1, full.stderr);
+  assert.match(full.stderr, /lost core of pid 803: .*no space left on device/);
+  const [record] = await sidecars(fs.path);
+  assert.equal(record?.pid, 803, "the record is there");
+  assert.equal(record?.archive, null);
+});
+
+Deno.test("invariants: a killed capture is not counted by the rate limit, even once its record is gone", async () => {
+  await using dir = await tempDir();
+  const store = `${dir.path}/store`;
+  const rate = ["--rate", "2/1h", "--max-records", "1", "-E", "!usr!bin!app"];
+  const killed = slowCapture([
+    "-c",
+    "-p",
+    store,
+    "-P",
+    "901",
+    ...rate,
+    "-a",
+    "A",
+  ]);
+  await killed.write(random(2 << 20));
+  await waitForFile(store, /^\.Core_.*_A\.gz\.tmp-/);
+  Deno.kill(killed.pid, "SIGKILL");
+  await killed.result();
+  await capture(store, new Uint8Array(0), [...rate, "-P", "902", "-a", "E"]);
+  await capture(store, random(10_000), [...rate, "-P", "903", "-a", "B"]);
+  const c = await capture(store, random(10_000), [
+    ...rate,
+    "-P",
+    "904",
+    "-a",
+    "C",
+  ]);
+  assert.doesNotMatch(c.stderr, /more than 2 cores/);
+  assert.equal((await archives(store)).length, 2);
+});
+
+Deno.test("invariants: odd names and paths: a planted directory, a time past 9999, an --exe with '..'", async () => {
+  await using dir = await tempDir();
+  const store = `${dir.path}/store`;
+  await Deno.mkdir(store, { mode: 0o700 });
+  const t = 1796119000;
+  const name = `Core_${
+    new Date(t * 1000).toISOString().replace(/[-:]/g, "").replace("T", "_")
+      .slice(0, 15)
+  }_app`;
+  await Deno.mkdir(`${store}/${name}.gz`);
+  await Deno.symlink(`${dir.path}/elsewhere`, `${store}/${name}-2.gz`);
+  const planted = await capture(store, random(10_000), ["-a", "app"], t);
+  assert.equal(planted.code, 0, planted.stderr);
+  assert.ok((await archives(store)).includes(`${name}-3.gz`));
+
+  const far = await capture(store, random(10_000), ["-a", "far"], 253402300800);
+  assert.equal(far.code, 0, far.stderr);
+  assert.match(
+    far.stderr,
+    /ignored time 253402300800: expected a time before the year 10000/,
+  );
+  assert.ok(
+    (await archives(store)).some((n) => /^Core_\d{8}_\d{6}_far\.gz$/.test(n)),
+  );
+
+  await Deno.writeTextFile(`${dir.path}/secret`, "root:x:0:0");
+  const traversal = await capture(store, random(10_000), [
+    "-E",
+    `${dir.path.replaceAll("/", "!")}!store!..!secret`,
+    "-a",
+    "trav",
+  ]);
+  assert.match(
+    traversal.stderr,
+    /ignored --exe '.*': expected an absolute path without '\.\.'/,
+  );
+  assert.doesNotMatch(traversal.stderr, /72 6f 6f 74|magic/);
+});
