@@ -58,16 +58,25 @@ const SAMPLE_BYTES = 4096;
 const SAMPLES = 4;
 /** A sample that deflates to more than this share of itself will not shrink. */
 const STORED_RATIO = 0.97;
+/**
+ * Samples whose bytes carry less information than this, in bits a byte,
+ * shrink by Huffman coding alone (3% and more below 7.76): deflated.
+ */
+const STORED_ENTROPY = 7.8;
 /** Blocks smaller than this are always deflated: sampling them costs as much. */
 const MIN_SAMPLED_BLOCK = 64 << 10;
 
 /**
  * Tells, cheaply and before deflating it, whether a block will not shrink:
- * {@linkcode SAMPLES} samples of {@linkcode SAMPLE_BYTES} spread across it,
- * each deflated at level 1, must all come out at more than
- * {@linkcode STORED_RATIO} of their size. A block that compresses anywhere
- * in a sample (text, code, tables, repeats within 4 KiB) is deflated whole;
- * what the samples miss costs only compression, never correctness.
+ * {@linkcode SAMPLES} samples of {@linkcode SAMPLE_BYTES} spread across it
+ * must carry nearly 8 bits a byte (their byte counts' entropy, at least
+ * {@linkcode STORED_ENTROPY}: skewed bytes shrink by Huffman coding), and
+ * each, deflated at level 1, must come out at more than
+ * {@linkcode STORED_RATIO} of its size (repeats shrink by matches; zlib-ng's
+ * level 1 codes with fixed Huffman codes only, so it alone misses the
+ * first). A block that compresses anywhere in a sample (text, code, tables
+ * of small numbers, repeats within 4 KiB) is deflated whole; what the
+ * samples miss costs only compression, never correctness.
  *
  * @param data The block.
  * @returns True when it is to be stored.
@@ -84,6 +93,17 @@ const MIN_SAMPLED_BLOCK = 64 << 10;
 export function looksIncompressible(data: Uint8Array): boolean {
   if (data.length < MIN_SAMPLED_BLOCK) return false;
   const step = Math.floor((data.length - SAMPLE_BYTES) / (SAMPLES - 1));
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < SAMPLES; i++) {
+    const sample = data.subarray(i * step, i * step + SAMPLE_BYTES);
+    for (let j = 0; j < sample.length; j++) counts[sample[j]!]!++;
+  }
+  const total = SAMPLES * SAMPLE_BYTES;
+  let entropy = 0;
+  for (const count of counts) {
+    if (count > 0) entropy -= count / total * Math.log2(count / total);
+  }
+  if (entropy < STORED_ENTROPY) return false;
   for (let i = 0; i < SAMPLES; i++) {
     const sample = data.subarray(i * step, i * step + SAMPLE_BYTES);
     const out = deflateRawSync(sample, { level: 1 });

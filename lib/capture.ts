@@ -1054,15 +1054,16 @@ async function describe(
       identity: withDetails ? identity : {},
       ...(uuidFile === undefined ? {} : { uuidFile }),
     });
+  // Uncounted first, so that the record says so if that fails.
+  if (archiveName === null) {
+    await forgetRate(capture, admitted.base);
+  }
   let metadata: string | undefined = admitted.reservation.path;
   try {
     await admitted.reservation.finish(final(true), final(false));
   } catch (error) {
     warnings.push(`Cannot complete the metadata: ${errorText(error)}`);
     metadata = undefined;
-  }
-  if (archiveName === null) {
-    await forgetRate(capture, admitted.base);
   }
   if (capture.store.after && !signal?.aborted) {
     const problem = await runHook(capture.store.after, [

@@ -143,12 +143,27 @@ int main(void) {
   const program = `${work}/bench_crash`;
   await new Deno.Command("gcc", { args: ["-O1", "-o", program, source] })
     .output();
+  return await crashCore(program, [], path);
+}
+
+/**
+ * Crashes `program` and returns its core at `path`: the kernel's when
+ * core_pattern writes files, else gdb's of the same crash (a pipe handler
+ * must not get the benchmark's cores).
+ */
+async function crashCore(
+  program: string,
+  args: string[],
+  path: string,
+): Promise<string> {
   const pattern = (await Deno.readTextFile("/proc/sys/kernel/core_pattern"))
     .trim();
   if (pattern === "core" || pattern === "core.%p") {
     await new Deno.Command("sh", {
-      args: ["-c", `ulimit -c unlimited; exec ${program}`],
+      args: ["-c", `ulimit -c unlimited; exec ${program} ${args.join(" ")}`],
       cwd: work,
+      stdout: "null",
+      stderr: "null",
     }).output();
     for await (const entry of Deno.readDir(work)) {
       if (entry.name === "core" || /^core\.\d+$/.test(entry.name)) {
@@ -161,7 +176,7 @@ int main(void) {
     args: [
       "-batch",
       "-ex",
-      "run",
+      `run ${args.join(" ")} > /dev/null`,
       "-ex",
       `generate-core-file ${path}`,
       program,
@@ -226,36 +241,7 @@ async function mixedCore(): Promise<string> {
   const path = `${work}/mixed.core`;
   if (await Deno.stat(path).then(() => true, () => false)) return path;
   const program = await mixedProgram();
-  const mib = String(Math.round(1024 * scale));
-  const pattern = (await Deno.readTextFile("/proc/sys/kernel/core_pattern"))
-    .trim();
-  if (pattern === "core" || pattern === "core.%p") {
-    await new Deno.Command("sh", {
-      args: ["-c", `ulimit -c unlimited; exec ${program} ${mib}`],
-      cwd: work,
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    for await (const entry of Deno.readDir(work)) {
-      if (entry.name === "core" || /^core\.\d+$/.test(entry.name)) {
-        await Deno.rename(`${work}/${entry.name}`, path);
-        return path;
-      }
-    }
-  }
-  await new Deno.Command("gdb", {
-    args: [
-      "-batch",
-      "-ex",
-      `run ${mib} > /dev/null`,
-      "-ex",
-      `generate-core-file ${path}`,
-      program,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return path;
+  return await crashCore(program, [String(Math.round(1024 * scale))], path);
 }
 
 /** Random bytes, which no compressor can shrink. */
