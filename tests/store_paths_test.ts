@@ -117,6 +117,8 @@ Deno.test("paths: the program is opened without blocking, even when a FIFO is sw
     stdin: "null",
     stdout: "null",
     stderr: "null",
+    // A group of its own: its ln and mv go with it, before the directory.
+    detached: true,
   }).spawn();
   try {
     let regular = 0;
@@ -137,8 +139,14 @@ Deno.test("paths: the program is opened without blocking, even when a FIFO is sw
       `${regular} opened, ${refused} refused`,
     );
   } finally {
-    swapper.kill("SIGKILL");
+    Deno.kill(-swapper.pid, "SIGKILL");
     await swapper.status;
+    // Its last child may still be exiting: wait until no process is in it.
+    for (let i = 0; i < 50; i++) {
+      const left = await runTool("pgrep", ["-g", String(swapper.pid)]);
+      if (left.code !== 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 });
 
