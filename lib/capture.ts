@@ -692,7 +692,7 @@ async function reserveName(
       archive: reason === undefined ? base + extension : null,
       reason: reason ?? "being captured",
       capture: record,
-      report: { size: 0, programs: [], modules: [], truncated: false },
+      report: emptyReport(),
     });
     try {
       const reservation = await reserveSidecar(
@@ -709,6 +709,11 @@ async function reserveName(
   throw new Error(
     `Cannot name the core in '${capture.directory}': 10000 names of '${stem}' are taken`,
   );
+}
+
+/** What is known of a core before any of it is read (a record under way). */
+function emptyReport(): CoreReport {
+  return { size: 0, programs: [], modules: [], truncated: false };
 }
 
 /** True when any of the names exists in the directory, as anything. */
@@ -954,7 +959,7 @@ function claimer(capture: Capture, admitted: Admitted): Claimer {
           archive: admitted.base + formatExtension(capture.format),
           reason: "being captured",
           capture: admitted.record,
-          report: { size: 0, programs: [], modules: [], truncated: false },
+          report: emptyReport(),
         }),
       );
     }, { warnings });

@@ -8,12 +8,9 @@
 
 import { basename, join } from "node:path";
 import { FileAccessError, fsReason } from "./atomic_file.ts";
-import { readFileAt } from "./elf.ts";
 import type { CoreMetadata } from "./metadata.ts";
 import { listStore, type StoreEntry } from "./store.ts";
-
-/** Largest sidecar read. */
-const MAX_SIDECAR = 1 << 20;
+import { readSidecar } from "./store_ledger.ts";
 
 /** No stored core matches an ID. */
 export class CoreNotFoundError extends Error {
@@ -105,7 +102,9 @@ export async function readCatalog(
       continue;
     }
     const record: CoreRecord = { directory, entry };
-    const metadata = await readSidecar(directory, entry);
+    const metadata = entry.metadata === undefined
+      ? undefined
+      : await readSidecar(join(directory, entry.metadata));
     if (metadata !== undefined) record.metadata = metadata;
     if (filter.since !== undefined && entry.time < filter.since) continue;
     if (filter.pid !== undefined && metadata?.pid !== filter.pid) continue;
@@ -149,24 +148,4 @@ function isProgram(record: CoreRecord, name: string): boolean {
   const exe = m?.exe?.replace(/ \(deleted\)$/, "");
   return m?.comm === name || m?.argument === name ||
     (exe !== undefined && (exe === name || basename(exe) === name));
-}
-
-async function readSidecar(
-  directory: string,
-  entry: StoreEntry,
-): Promise<Partial<CoreMetadata> | undefined> {
-  if (entry.metadata === undefined) return undefined;
-  try {
-    using file = await Deno.open(join(directory, entry.metadata), {
-      read: true,
-    });
-    const { size, isFile } = await file.stat();
-    if (!isFile || size > MAX_SIDECAR) return undefined;
-    const parsed = JSON.parse(
-      new TextDecoder().decode(await readFileAt(file, 0, size)),
-    );
-    return parsed && typeof parsed === "object" ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
 }
