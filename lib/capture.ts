@@ -57,7 +57,12 @@ import {
   removeFiles,
   withStoreLock,
 } from "./store.ts";
-import { readLedger, reanchorEntries, rewriteSidecar } from "./store_ledger.ts";
+import {
+  readLedger,
+  readSidecar,
+  reanchorEntries,
+  rewriteSidecar,
+} from "./store_ledger.ts";
 import type { LedgerEntry } from "./store_ledger.ts";
 import {
   admit,
@@ -580,7 +585,10 @@ async function admitCapture(
     await removeEntries(directory, ledger.entries, verdict.remove, warnings);
     await reanchorEntries(
       directory,
-      ledger.entries.filter((e) => verdict.reanchor.includes(e.base)),
+      // A live capture's record is its owner's to write.
+      ledger.entries.filter((e) =>
+        !e.live && verdict.reanchor.includes(e.base)
+      ),
       clocks,
     );
     const record: CaptureRecord = {
@@ -1076,14 +1084,23 @@ async function describe(
     ]);
     if (problem !== undefined) {
       warnings.push(problem);
-      // The record says it too.
-      await writeFileAtomic(
-        admitted.reservation.path,
-        ReadableStream.from([
-          new TextEncoder().encode(JSON.stringify(final(true), null, 2) + "\n"),
-        ]),
-        { mode: capture.mode, replace: true },
-      ).catch(() => {});
+      // The record says it too. The hook ran for a while: another capture
+      // may have removed the core for room since, and its word stays.
+      await withStoreLock(directory, async () => {
+        const path = admitted.reservation.path;
+        const current = await readSidecar(path);
+        const next = current === undefined ||
+            current.archive === archiveName
+          ? final(true)
+          : { ...current, warnings: [...(current.warnings ?? []), problem] };
+        await writeFileAtomic(
+          path,
+          ReadableStream.from([
+            new TextEncoder().encode(JSON.stringify(next, null, 2) + "\n"),
+          ]),
+          { mode: capture.mode, replace: true },
+        );
+      }, { warnings }).catch(() => {});
     }
   }
   return {

@@ -105,9 +105,21 @@ export async function readLedger(
     removedTemporaries: [],
   };
   for (const entry of await listStore(directory)) {
-    const metadata = entry.metadata === undefined
+    let metadata = entry.metadata === undefined
       ? undefined
       : await readSidecar(join(directory, entry.metadata));
+    let capture = captureOf(metadata);
+    let live = false;
+    if (capture?.state === "capturing") {
+      live = ownerAlive(capture);
+      if (!live) {
+        // The owner may have finished its record between the read and the
+        // check: what it wrote before it went is read again, and it can
+        // write nothing more.
+        metadata = await readSidecar(join(directory, entry.metadata!));
+        capture = captureOf(metadata);
+      }
+    }
     // The listing came first: an archive its capture published since is
     // there all the same (its record, read after, names it).
     if (
@@ -124,17 +136,9 @@ export async function readLedger(
         entry.bytes += info.size;
       }
     }
-    let capture = captureOf(metadata);
-    let live = false;
     let died = false;
-    if (capture?.state === "capturing") {
-      const owner = capture.owner;
-      live = owner !== undefined && isAlive({
-        pid: owner.pid,
-        startTicks: owner.start_ticks,
-        bootId: owner.boot_id,
-      });
-      if (!live && metadata !== undefined) {
+    if (!live && capture?.state === "capturing") {
+      if (metadata !== undefined) {
         capture = await markInterrupted(directory, entry, metadata, capture)
           .catch((error) => {
             options.warnings.push(
@@ -184,6 +188,16 @@ export async function readLedger(
     });
   }
   return ledger;
+}
+
+/** Whether the process that owns a capture still runs. */
+function ownerAlive(capture: CaptureRecord): boolean {
+  const owner = capture.owner;
+  return owner !== undefined && isAlive({
+    pid: owner.pid,
+    startTicks: owner.start_ticks,
+    bootId: owner.boot_id,
+  });
 }
 
 /** Rewrites the sidecar of a capture whose process is gone. */
