@@ -16,26 +16,26 @@ import {
   parseCaptureArgs,
   parseCommand,
   UsageError,
-} from "./lib/args.ts";
-import { findCore, readCatalog } from "./lib/catalog.ts";
-import { debugCore } from "./lib/commands/debug_command.ts";
-import { extractCore } from "./lib/commands/extract_command.ts";
-import { formatRows, listRows } from "./lib/commands/list_command.ts";
-import { readConfigArgs } from "./lib/config.ts";
-import { FileExistsError } from "./lib/atomic_file.ts";
-import { captureCore, CaptureFailedError } from "./lib/capture.ts";
-import { compressFile } from "./lib/commands/compress_command.ts";
-import { decompressFile } from "./lib/commands/decompress_command.ts";
+} from "./lib/cli/mod.ts";
+import { findCore, readCatalog } from "./lib/store/mod.ts";
+import { debugCore } from "./lib/cli/mod.ts";
+import { extractCore } from "./lib/cli/mod.ts";
+import { formatRows, listRows } from "./lib/cli/mod.ts";
+import { readConfigArgs } from "./lib/cli/mod.ts";
+import { FileExistsError } from "./lib/fs/mod.ts";
+import { captureCore, CaptureFailedError } from "./lib/capture/mod.ts";
+import { compressFile } from "./lib/cli/mod.ts";
+import { decompressFile } from "./lib/cli/mod.ts";
 import {
   describeFile,
   type FileDescription,
   formatDescription,
-} from "./lib/commands/info_command.ts";
-import { stampUuid } from "./lib/commands/stamp_command.ts";
-import { readUuid } from "./lib/commands/uuid_command.ts";
-import { writeKernelLog } from "./lib/kernel_log.ts";
-import { enlargeStdinPipe, releaseStdin } from "./lib/_stdin_pipe.ts";
-import { errorText } from "./lib/_text.ts";
+} from "./lib/cli/mod.ts";
+import { stampUuid } from "./lib/cli/mod.ts";
+import { readUuid } from "./lib/cli/mod.ts";
+import { writeKernelLog } from "./lib/cli/mod.ts";
+import { enlargeStdinPipe, releaseStdin } from "./lib/capture/mod.ts";
+import { errorText } from "./lib/util/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = `gzcoredump version: ${denoJson.version}

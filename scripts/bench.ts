@@ -38,8 +38,8 @@
 
 import { parseArgs } from "node:util";
 import { deflateRawSync } from "node:zlib";
-import { looksIncompressible } from "../lib/_deflate_block.ts";
-import { isZero } from "../lib/_bytes.ts";
+import { looksIncompressible } from "../lib/compress/_deflate_block.ts";
+import { isZero } from "../lib/util/mod.ts";
 import { measure } from "./measure.ts";
 import { PERMISSION_FLAGS } from "./permissions.ts";
 

@@ -34,11 +34,11 @@ const result = await new Deno.Command(Deno.execPath(), {
     // The workers are loaded by URL at run time: embed them, and the pool
     // module each worker starts from (it imports the worker's module).
     "--include",
-    `${root}lib/_worker_pool.ts`,
+    `${root}lib/util/worker_pool.ts`,
     "--include",
-    `${root}lib/_deflate_worker.ts`,
+    `${root}lib/compress/_deflate_worker.ts`,
     "--include",
-    `${root}lib/_inflate_worker.ts`,
+    `${root}lib/compress/_inflate_worker.ts`,
     "--output",
     output,
     `${root}main.ts`,

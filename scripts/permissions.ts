@@ -15,7 +15,7 @@
  * buffers of a core's blocks sooner; peak RSS compressing a 1.4 GB node core
  * fell from 185 MB to 149 MB, at no cost in speed (`deno task bench`).
  * Why `--expose-gc`: the loops that make a buffer per block ask for a
- * collection every 32 MiB (`lib/_memory.ts`); the dead buffers of a 957 MB
+ * collection every 32 MiB (`lib/util/memory.ts`); the dead buffers of a 957 MB
  * python core no longer wait in each worker (peak RSS 156 MB, now 121 MB).
  *
  * @module

@@ -4,8 +4,8 @@
  * eu-unstrip. The end-to-end path through core_pattern is in e2e_test.ts.
  */
 import assert from "node:assert/strict";
-import { stampUuid } from "../lib/commands/stamp_command.ts";
-import { extraFieldEnd, readGzipIndex } from "../lib/gzip_index.ts";
+import { stampUuid } from "../lib/cli/mod.ts";
+import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
 import { buildCrasher, check, listDir, runMain, tempDir } from "./_helpers.ts";
 import { euUnstripModules, readelfBuildId } from "./_readelf.ts";
 

@@ -3,7 +3,7 @@
  * of a program that really crashed.
  */
 import assert from "node:assert/strict";
-import { CoreNotFoundError, findCore, readCatalog } from "../lib/catalog.ts";
+import { CoreNotFoundError, findCore, readCatalog } from "../lib/store/mod.ts";
 import {
   buildCrasher,
   fileDigest,

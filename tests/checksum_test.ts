@@ -5,8 +5,8 @@ import {
   crc32,
   crc32Combine,
   crc32Zeros,
-} from "../lib/checksum.ts";
-import { adler32 } from "../lib/zlib.ts";
+} from "../lib/compress/mod.ts";
+import { adler32 } from "../lib/compress/mod.ts";
 import { check, seededRandom, tempDir } from "./_helpers.ts";
 
 /** python's zlib.crc32 and zlib.adler32 of a file. */

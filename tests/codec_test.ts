@@ -5,7 +5,7 @@ import {
   decompress,
   detectFormat,
   type Format,
-} from "../lib/codec.ts";
+} from "../lib/compress/mod.ts";
 import {
   check,
   crashCore,

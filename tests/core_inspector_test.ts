@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CoreInspectorStream, type CoreReport } from "../lib/core_inspector.ts";
+import { CoreInspectorStream, type CoreReport } from "../lib/elf/mod.ts";
 import { archFixtures } from "./_fixtures.ts";
 import {
   buildCrasher,

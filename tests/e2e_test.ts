@@ -4,8 +4,8 @@
  * for the whole machine, and restores them in `finally`).
  */
 import assert from "node:assert/strict";
-import { stampUuid } from "../lib/commands/stamp_command.ts";
-import { readUuid } from "../lib/commands/uuid_command.ts";
+import { stampUuid } from "../lib/cli/mod.ts";
+import { readUuid } from "../lib/cli/mod.ts";
 import { euUnstripModules, readelfBuildId } from "./_readelf.ts";
 import {
   buildCrasher,

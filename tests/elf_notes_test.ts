@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseElf, PT_NOTE } from "../lib/elf.ts";
-import { ElfFormatError } from "../lib/elf_errors.ts";
+import { parseElf, PT_NOTE } from "../lib/elf/mod.ts";
+import { ElfFormatError } from "../lib/elf/mod.ts";
 import {
   AT_ENTRY,
   AT_PAGESZ,
@@ -8,7 +8,7 @@ import {
   decodeCoreNotes,
   type ElfNote,
   parseNotes,
-} from "../lib/elf_notes.ts";
+} from "../lib/elf/mod.ts";
 import { archFixtures } from "./_fixtures.ts";
 import { euReadelfNotes, readelfBuildId } from "./_readelf.ts";
 

@@ -11,7 +11,7 @@ import {
   sectionData,
   TruncatedElfError,
   typeName,
-} from "../lib/elf.ts";
+} from "../lib/elf/mod.ts";
 import { archFixtures } from "./_fixtures.ts";
 import { seededRandom } from "./_helpers.ts";
 import { readelfTables } from "./_readelf.ts";

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { writeFileAtomic } from "../lib/atomic_file.ts";
-import type { FilePatch } from "../lib/atomic_file.ts";
+import { writeFileAtomic } from "../lib/fs/mod.ts";
+import type { FilePatch } from "../lib/fs/mod.ts";
 import {
   extraFieldEnd,
   type GzipIndex,
   indexBuilder,
   readGzipIndex,
-} from "../lib/gzip_index.ts";
-import { parallelCompress } from "../lib/parallel_deflate.ts";
+} from "../lib/compress/mod.ts";
+import { parallelCompress } from "../lib/compress/mod.ts";
 import {
   check,
   crashCore,

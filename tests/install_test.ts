@@ -274,7 +274,9 @@ Deno.test("install.sh keeps a core_pipe_limit that is already set", async () => 
     ),
   );
   assert.ok(
-    (await Deno.stat(`${root.path}/usr/local/lib/gzcoredump/lib/capture.ts`))
+    (await Deno.stat(
+      `${root.path}/usr/local/lib/gzcoredump/lib/capture/capture.ts`,
+    ))
       .isFile,
   );
 });

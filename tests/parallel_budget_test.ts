@@ -5,14 +5,14 @@
  * whole, holding exactly a prefix of the input, within the budget.
  */
 import assert from "node:assert/strict";
-import { compress, decompress } from "../lib/codec.ts";
-import { extraFieldEnd, readGzipIndex } from "../lib/gzip_index.ts";
+import { compress, decompress } from "../lib/compress/mod.ts";
+import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
 import {
   type CompressEnd,
   parallelCompress,
   type ParallelCompressOptions,
-} from "../lib/parallel_deflate.ts";
-import type { FilePatch } from "../lib/atomic_file.ts";
+} from "../lib/compress/mod.ts";
+import type { FilePatch } from "../lib/fs/mod.ts";
 import { mixed, pythonInflate, seededRandom, tempDir } from "./_helpers.ts";
 
 const MiB = 1 << 20;

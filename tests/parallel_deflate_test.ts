@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { decompress } from "../lib/codec.ts";
-import { parallelCompress } from "../lib/parallel_deflate.ts";
+import { decompress } from "../lib/compress/mod.ts";
+import { parallelCompress } from "../lib/compress/mod.ts";
 import {
   check,
   crashCore,
@@ -96,7 +96,9 @@ Deno.test("parallelCompress() handles empty, tiny, block-sized and all-zero inpu
 });
 
 Deno.test("parallelCompress() stores what will not shrink and deflates what will, checked by python", async () => {
-  const { looksIncompressible } = await import("../lib/_deflate_block.ts");
+  const { looksIncompressible } = await import(
+    "../lib/compress/_deflate_block.ts"
+  );
   const mib = 1 << 20;
   const random = crypto.getRandomValues(new Uint8Array(65536));
   const noise = new Uint8Array(4 * mib).map((_, i) =>

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { decompress } from "../lib/codec.ts";
-import { extraFieldEnd, readGzipIndex } from "../lib/gzip_index.ts";
-import { isSharedZeros } from "../lib/_bytes.ts";
+import { decompress } from "../lib/compress/mod.ts";
+import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
+import { isSharedZeros } from "../lib/util/mod.ts";
 import {
   crashCore,
   fileDigest,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { FileAccessError } from "../lib/atomic_file.ts";
-import { ElfFormatError } from "../lib/elf_errors.ts";
-import { MAX_UUID_BYTES, readProgramInfo } from "../lib/program_info.ts";
+import { FileAccessError } from "../lib/fs/mod.ts";
+import { ElfFormatError } from "../lib/elf/mod.ts";
+import { MAX_UUID_BYTES, readProgramInfo } from "../lib/elf/mod.ts";
 import { archFixtures } from "./_fixtures.ts";
 import { buildCrasher, check, tempDir } from "./_helpers.ts";
 import { readelfBuildId } from "./_readelf.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { stampUuid, UuidExistsError } from "../lib/commands/stamp_command.ts";
-import { readUuid } from "../lib/commands/uuid_command.ts";
-import { parseElf } from "../lib/elf.ts";
+import { stampUuid, UuidExistsError } from "../lib/cli/mod.ts";
+import { readUuid } from "../lib/cli/mod.ts";
+import { parseElf } from "../lib/elf/mod.ts";
 import { archFixtures, quietQemu } from "./_fixtures.ts";
 import {
   buildCrasher,

@@ -5,8 +5,8 @@
  * program named by `%E`, opened so that nothing swapped in can block it.
  */
 import assert from "node:assert/strict";
-import { openRegularFile } from "../lib/program_info.ts";
-import { runHook } from "../lib/hooks.ts";
+import { openRegularFile } from "../lib/fs/mod.ts";
+import { runHook } from "../lib/capture/mod.ts";
 import { defaultStore, listAll, runTool, tempDir } from "./_helpers.ts";
 import { random, sidecars } from "./_store.ts";
 

@@ -3,11 +3,11 @@
  * module is missing (what a build without `deno compile --include` ships),
  * does not compile, throws on every task, or reports every task failed.
  * The copy's `main.ts` runs exactly as `mainCommand()` runs ours; the
- * copy's `lib/parallel_deflate.ts` is imported for `fallback`.
+ * copy's `lib/compress/parallel_deflate.ts` is imported for `fallback`.
  */
 import assert from "node:assert/strict";
-import { extraFieldEnd, readGzipIndex } from "../lib/gzip_index.ts";
-import { parallelCompress } from "../lib/parallel_deflate.ts";
+import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
+import { parallelCompress } from "../lib/compress/mod.ts";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
 import {
   fileDigest,
@@ -64,8 +64,12 @@ async function brokenCopy(
   await Deno.copyFile(`${ROOT}deno.json`, `${copy}/deno.json`);
   if (worker !== undefined) {
     const replacement = FAULTS[fault];
-    if (replacement === undefined) await Deno.remove(`${copy}/lib/${worker}`);
-    else await Deno.writeTextFile(`${copy}/lib/${worker}`, replacement);
+    if (replacement === undefined) {
+      await Deno.remove(`${copy}/lib/compress/${worker}`);
+    } else {await Deno.writeTextFile(
+        `${copy}/lib/compress/${worker}`,
+        replacement,
+      );}
   }
   return copy;
 }
@@ -137,11 +141,15 @@ Deno.test("-c -f with a compression worker that is missing, broken or failing: e
         ["in"],
         `${fault}, ${format}`,
       );
-      assert.match(line, /compression worker lib\/_deflate_worker\.ts/, line);
+      assert.match(
+        line,
+        /compression worker lib\/compress\/_deflate_worker\.ts/,
+        line,
+      );
       if (fault === "missing") {
         assert.match(
           line,
-          /^gzcoredump: Cannot start the compression worker lib\/_deflate_worker\.ts: Module not found .*; expected it to be embedded in the binary \(deno compile --include\)$/,
+          /^gzcoredump: Cannot start the compression worker lib\/compress\/_deflate_worker\.ts: Module not found .*; expected it to be embedded in the binary \(deno compile --include\)$/,
         );
       }
       if (fault !== "missing" && fault !== "a syntax error") {
@@ -187,7 +195,10 @@ Deno.test("-d -f of an indexed file with a decompression worker that is missing,
     if (fault === "reporting every task failed") {
       assert.match(line, /corrupt deflate data in chunks? .*injected failure/);
     } else {
-      assert.match(line, /decompression worker lib\/_inflate_worker\.ts/);
+      assert.match(
+        line,
+        /decompression worker lib\/compress\/_inflate_worker\.ts/,
+      );
     }
   }
 });
@@ -202,8 +213,8 @@ Deno.test("parallelCompress() fallback: inline goes on in this thread with one w
   );
   for (const fault of Object.keys(FAULTS) as Fault[]) {
     const copy = await brokenCopy(dir.path, "_deflate_worker.ts", fault);
-    const module: typeof import("../lib/parallel_deflate.ts") = await import(
-      `file://${copy}/lib/parallel_deflate.ts`
+    const module: typeof import("../lib/compress/mod.ts") = await import(
+      `file://${copy}/lib/compress/parallel_deflate.ts`
     );
     const warnings: string[] = [];
     const inline = module.parallelCompress(ReadableStream.from([data]), {
@@ -220,7 +231,7 @@ Deno.test("parallelCompress() fallback: inline goes on in this thread with one w
       assert.ok(error instanceof module.WorkerFailedError, String(error));
       assert.match(
         error.message,
-        /^Cannot compress bytes 0 to \d+ of the input: the compression worker lib\/_deflate_worker\.ts failed with Error: injected failure and did not hand them back/,
+        /^Cannot compress bytes 0 to \d+ of the input: the compression worker lib\/compress\/_deflate_worker\.ts failed with Error: injected failure and did not hand them back/,
       );
       assert.doesNotMatch(error.message, /\n/);
     } else {
@@ -236,7 +247,7 @@ Deno.test("parallelCompress() fallback: inline goes on in this thread with one w
     for (const warning of warnings) {
       assert.match(
         warning,
-        /^the compression workers failed \(lib\/_deflate_worker\.ts: .+\); compressed in the main thread instead$/,
+        /^the compression workers failed \(lib\/compress\/_deflate_worker\.ts: .+\); compressed in the main thread instead$/,
       );
     }
     const failing = module.parallelCompress(ReadableStream.from([data]), {
@@ -247,7 +258,7 @@ Deno.test("parallelCompress() fallback: inline goes on in this thread with one w
       (error: unknown) => error,
     );
     assert.ok(error instanceof module.WorkerFailedError, `${fault}: ${error}`);
-    assert.match(error.message, /^Cannot .*lib\/_deflate_worker\.ts/);
+    assert.match(error.message, /^Cannot .*lib\/compress\/_deflate_worker\.ts/);
     assert.doesNotMatch(error.message, /\n/);
   }
 });
@@ -276,7 +287,9 @@ Deno.test({
     const meta = JSON.parse(await Deno.readTextFile(`${store}/${json}`));
     assert.ok(
       (meta.warnings as string[]).some((w) =>
-        /compression workers failed .*lib\/_deflate_worker\.ts/.test(w)
+        /compression workers failed .*lib\/compress\/_deflate_worker\.ts/.test(
+          w,
+        )
       ),
       `warnings: ${JSON.stringify(meta.warnings)}`,
     );

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { adler32, zlibCompressStream, zlibHeader } from "../lib/zlib.ts";
+import {
+  adler32,
+  zlibCompressStream,
+  zlibHeader,
+} from "../lib/compress/mod.ts";
 import { check, pythonInflate, tempDir } from "./_helpers.ts";
 
 Deno.test("adler32() matches python's zlib.adler32 on data split at every boundary", async () => {

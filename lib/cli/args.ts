@@ -1,0 +1,784 @@
+/**
+ * Command-line parsing: turns `Deno.args` into a {@linkcode Command}.
+ *
+ * Every mode but core capture is parsed strictly with `node:util`
+ * `parseArgs`, so a typo is a usage error. Core capture (`-c` with no `-f`,
+ * the mode the kernel starts through `core_pattern`) is parsed leniently by
+ * {@linkcode parseCaptureArgs}: nobody can correct a bad argument there, and
+ * none may cost the core, so problems become warnings and defaults apply.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Format } from "../compress/mod.ts";
+import { parseDuration, parseRate, parseSize } from "../util/mod.ts";
+import { errorText, printable } from "../util/mod.ts";
+import type { KernelFacts } from "../process/mod.ts";
+import { DEFAULT_DIRECTORY, type StoreOptions } from "../store/mod.ts";
+
+export { DEFAULT_DIRECTORY };
+export type { KernelFacts, StoreOptions };
+
+/** Capture a core from stdin into a store directory (`core_pattern` mode). */
+export interface CaptureCommand {
+  kind: "capture";
+  /** Store directory (`-p`). */
+  directory: string;
+  /** True when `-p` was not given (or was unusable) and the default applies. */
+  defaultDirectory: boolean;
+  /** Name part from `-a`, not yet sanitised. */
+  argument?: string;
+  format: Format;
+  level?: number;
+  /** Worker threads for compression. */
+  jobs?: number;
+  facts: KernelFacts;
+  /** Store limits and hooks; defaults apply to what is absent. */
+  store: StoreOptions;
+  /** `--config FILE`: where more options are read from. */
+  configPath?: string;
+  /** Problems with the arguments; the capture goes on with defaults. */
+  warnings: string[];
+}
+
+/** Compress a file (or stdin) with `-c -f`. */
+export interface CompressCommand {
+  kind: "compress";
+  /** Input path, or `-` for stdin. */
+  input: string;
+  /** Output path, `-` for stdout, or undefined for the default name. */
+  output?: string;
+  format: Format;
+  level?: number;
+  /** Worker threads for compression. */
+  jobs?: number;
+  /** Replace an existing output file. */
+  force: boolean;
+}
+
+/** Decompress a gzip or zlib file (or stdin) with `-d`. */
+export interface DecompressCommand {
+  kind: "decompress";
+  /** Input path, or `-` for stdin. */
+  input: string;
+  /** Output path, `-` for stdout, or undefined for the default name. */
+  output?: string;
+  /** Worker threads for a file written by the parallel compressor. */
+  jobs?: number;
+  force: boolean;
+}
+
+/** `uuid PROG`: print a program's `.uuid` bytes. */
+export interface UuidCommand {
+  kind: "uuid";
+  program: string;
+}
+
+/** `stamp PROG [--uuid TEXT] [-o OUT] [--force]`: add a `.uuid` section. */
+export interface StampCommand {
+  kind: "stamp";
+  program: string;
+  /** The text to stamp; a random UUID when undefined. */
+  uuid?: string;
+  /** Where to write the stamped program; in place when undefined. */
+  output?: string;
+  /** Replace an existing `.uuid` (and an existing output file). */
+  force: boolean;
+}
+
+/** `info FILE|ID [--json]`: describe a program, a core, or a stored core. */
+export interface InfoCommand {
+  kind: "info";
+  /** A path, or an ID in the store (a core's file name or a program name). */
+  file: string;
+  json: boolean;
+  /** The store an ID is looked up in. */
+  directory: string;
+}
+
+/** `list [PROGRAM]`: the stored cores, oldest first. */
+export interface ListCommand {
+  kind: "list";
+  directory: string;
+  json: boolean;
+  program?: string;
+  pid?: number;
+  since?: Date;
+}
+
+/** `extract ID -o FILE`: the raw core, sparse. */
+export interface ExtractCommand {
+  kind: "extract";
+  id: string;
+  directory: string;
+  output: string;
+  force: boolean;
+}
+
+/** `debug ID`: gdb (or another debugger) on the program and the core. */
+export interface DebugCommand {
+  kind: "debug";
+  id: string;
+  directory: string;
+  debugger?: string;
+}
+
+/** Print usage. */
+export interface HelpCommand {
+  kind: "help";
+}
+
+/** Print the version. */
+export interface VersionCommand {
+  kind: "version";
+}
+
+/** Everything the command line can ask for. */
+export type Command =
+  | CaptureCommand
+  | CompressCommand
+  | DecompressCommand
+  | UuidCommand
+  | StampCommand
+  | InfoCommand
+  | ListCommand
+  | ExtractCommand
+  | DebugCommand
+  | HelpCommand
+  | VersionCommand;
+
+/** Capture options read before the command line's (which win). */
+export const DEFAULT_CONFIG = "/etc/gzcoredump.conf";
+
+/** A command line that cannot be carried out as written (exit code 2). */
+export class UsageError extends Error {
+  /** Creates the error with a message saying what was wrong. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+  }
+}
+
+/** The option table shared by the strict and the lenient parser. */
+const OPTIONS = {
+  compress: { type: "boolean", short: "c" },
+  decompress: { type: "boolean", short: "d" },
+  path: { type: "string", short: "p" },
+  argument: { type: "string", short: "a" },
+  file: { type: "string", short: "f" },
+  output: { type: "string", short: "o" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  format: { type: "string", short: "F" },
+  level: { type: "string", short: "l" },
+  jobs: { type: "string", short: "j" },
+  force: { type: "boolean" },
+  pid: { type: "string", short: "P" },
+  uid: { type: "string", short: "u" },
+  gid: { type: "string", short: "g" },
+  signal: { type: "string", short: "s" },
+  time: { type: "string", short: "t" },
+  exe: { type: "string", short: "E" },
+  rlimit: { type: "string", short: "r" },
+  dumpable: { type: "string", short: "D" },
+  hostname: { type: "string", short: "H" },
+  "max-use": { type: "string" },
+  "keep-free": { type: "string" },
+  "max-count": { type: "string" },
+  "max-records": { type: "string" },
+  "max-size": { type: "string" },
+  "max-age": { type: "string" },
+  rate: { type: "string" },
+  "ignore-rlimit": { type: "boolean" },
+  mode: { type: "string" },
+  before: { type: "string" },
+  after: { type: "string" },
+  config: { type: "string" },
+} as const;
+
+/** Store options of capture mode (also read from the config file). */
+const STORE_OPTIONS = [
+  "max-use",
+  "keep-free",
+  "max-count",
+  "max-records",
+  "max-size",
+  "max-age",
+  "rate",
+  "ignore-rlimit",
+  "mode",
+  "before",
+  "after",
+  "config",
+] as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = Partial<Record<OptionName, string | boolean>>;
+
+/** Options that only make sense in capture mode. */
+const FACT_OPTIONS = [
+  "pid",
+  "uid",
+  "gid",
+  "signal",
+  "time",
+  "exe",
+  "rlimit",
+  "dumpable",
+  "hostname",
+] as const;
+
+/** Flags of the original tool or of gzip that users may reach for. */
+const RENAMED: Record<string, string> = {
+  "-k": "the input is always kept",
+  "--keep": "the input is always kept",
+  "--stdout": "use '-o -'",
+  "-z": "use '-c'",
+};
+
+/**
+ * Parses a command line.
+ *
+ * @param args The arguments, without the program name.
+ * @returns The command to run.
+ * @throws {UsageError} When the command line is malformed (never in capture
+ * mode, where problems become {@linkcode CaptureCommand.warnings}).
+ *
+ * @example Usage
+ * ```ts
+ * import { parseCommand } from "./args.ts";
+ * const command = parseCommand(["-d", "-f", "core.gz", "-o", "core"]);
+ * // command.kind === "decompress"
+ * ```
+ */
+export function parseCommand(args: string[]): Command {
+  const first = args[0];
+  if (first !== undefined && Object.hasOwn(SUBCOMMAND_OPTIONS, first)) {
+    return parseSubcommand(
+      first as keyof typeof SUBCOMMAND_OPTIONS,
+      args.slice(1),
+    );
+  }
+  if (isCaptureLine(args)) return parseCaptureArgs(args);
+  for (const arg of args) {
+    const hint = RENAMED[arg];
+    if (hint !== undefined) {
+      throw new UsageError(`Cannot use option '${arg}': ${hint}`);
+    }
+  }
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: OPTIONS,
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (error) {
+    throw new UsageError(
+      `Cannot parse the command line: ${errorText(error)}`,
+      { cause: error },
+    );
+  }
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  if (positionals.length > 0) {
+    throw new UsageError(
+      `Cannot parse the command line: unexpected argument '${
+        positionals[0]
+      }', expected options only (see --help)`,
+    );
+  }
+  if (values.compress && values.decompress) {
+    throw new UsageError(
+      "Cannot both compress and decompress: choose '-c' or '-d'",
+    );
+  }
+  if (!values.compress && !values.decompress) {
+    throw new UsageError(
+      "Cannot tell what to do: expected '-c' (compress) or '-d' (decompress), see --help",
+    );
+  }
+  for (
+    const name of [
+      ...FACT_OPTIONS,
+      ...STORE_OPTIONS,
+      "path",
+      "argument",
+    ] as const
+  ) {
+    if (values[name] !== undefined) {
+      throw new UsageError(
+        `Cannot use '--${name}' with '-f' or '-d': it only applies to core capture ('-c' reading stdin)`,
+      );
+    }
+  }
+  const input = values.file === undefined ? "-" : String(values.file);
+  const output = values.output === undefined ? {} : {
+    output: String(values.output),
+  };
+  const force = values.force === true;
+  if (values.decompress) {
+    for (const name of ["format", "level"] as const) {
+      if (values[name] !== undefined) {
+        throw new UsageError(
+          `Cannot use '--${name}' with '-d': the format is read from the data`,
+        );
+      }
+    }
+    const jobs = parseJobs(values.jobs);
+    return {
+      kind: "decompress",
+      input,
+      ...output,
+      ...(jobs === undefined ? {} : { jobs }),
+      force,
+    };
+  }
+  const format = parseFormat(values.format);
+  const level = parseLevel(values.level);
+  const jobs = parseJobs(values.jobs);
+  return {
+    kind: "compress",
+    input,
+    ...output,
+    format,
+    ...(level === undefined ? {} : { level }),
+    ...(jobs === undefined ? {} : { jobs }),
+    force,
+  };
+}
+
+/**
+ * Parses a capture command line leniently: unknown options, missing or
+ * malformed values become warnings and the capture goes on with defaults.
+ *
+ * Before Linux 5.3 the kernel split `core_pattern` after expanding `%e` and
+ * `%E`, so a program name with spaces arrives as several arguments: stray
+ * arguments after `-a` or `-E` are joined back to their value. A name that
+ * splits into something like an option (`x --max-age=0`) would still be
+ * read as one, so `--` ends the options: everything after it is the name,
+ * joined, never an option (install.sh writes `-- %e` last).
+ *
+ * @param args The arguments, without the program name.
+ * @returns The capture command, with any problems in `warnings`.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseCaptureArgs } from "./args.ts";
+ * const command = parseCaptureArgs(["-c", "-p", "/var/crash", "-a", "my", "prog"]);
+ * // command.argument === "my prog"
+ * ```
+ */
+export function parseCaptureArgs(args: string[]): CaptureCommand {
+  const warnings: string[] = [];
+  const values: Partial<Record<OptionName, string>> = {};
+  let joinTo: OptionName | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      const rest = args.slice(i + 1).join(" ");
+      if (rest !== "") values.argument = rest;
+      break;
+    }
+    const option = lookupOption(arg);
+    if (option === undefined) {
+      if (joinTo !== undefined && !arg.startsWith("-")) {
+        values[joinTo] = `${values[joinTo]} ${arg}`;
+      } else {
+        warnings.push(`ignored unknown argument '${printable(arg)}'`);
+      }
+      continue;
+    }
+    joinTo = undefined;
+    const [name, inline] = option;
+    if (OPTIONS[name].type === "boolean") {
+      if (name === "ignore-rlimit") values[name] = "true";
+      else if (name !== "compress") {
+        warnings.push(`ignored option '${printable(arg)}' in capture mode`);
+      }
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      if (i + 1 >= args.length) {
+        warnings.push(`ignored option '${arg}': it needs a value`);
+        continue;
+      }
+      value = args[++i]!;
+    }
+    values[name] = value;
+    if (name === "argument" || name === "exe") joinTo = name;
+  }
+
+  const facts: KernelFacts = {};
+  for (const name of FACT_OPTIONS) {
+    const value = values[name];
+    if (value === undefined) continue;
+    if (name === "exe" || name === "hostname") {
+      facts[name] = value;
+      continue;
+    }
+    // RLIM_INFINITY arrives as 18446744073709551615: no limit.
+    const number = name === "rlimit" && /^[0-9]{16,20}$/.test(value)
+      ? Number.POSITIVE_INFINITY
+      : parseWholeNumber(value);
+    if (number === undefined) {
+      warnings.push(
+        `ignored '--${name} ${printable(value)}': expected a whole number`,
+      );
+    } else {
+      facts[name] = number;
+    }
+  }
+  let format: Format = "gzip";
+  try {
+    format = parseFormat(values.format);
+  } catch (error) {
+    warnings.push(`${(error as Error).message}; using gzip`);
+  }
+  let level: number | undefined;
+  try {
+    level = parseLevel(values.level);
+  } catch (error) {
+    warnings.push(`${(error as Error).message}; using the default level`);
+  }
+  let jobs: number | undefined;
+  try {
+    jobs = parseJobs(values.jobs);
+  } catch (error) {
+    warnings.push(`${(error as Error).message}; using one per core`);
+  }
+  const store = parseStoreOptions(values, warnings);
+  const directory = values.path ?? DEFAULT_DIRECTORY;
+  if (directory === "") warnings.push("ignored an empty '-p' value");
+  return {
+    kind: "capture",
+    directory: directory === "" ? DEFAULT_DIRECTORY : directory,
+    defaultDirectory: values.path === undefined || directory === "",
+    ...(values.argument === undefined ? {} : { argument: values.argument }),
+    format,
+    ...(level === undefined ? {} : { level }),
+    ...(jobs === undefined ? {} : { jobs }),
+    facts,
+    store,
+    ...(values.config === undefined ? {} : { configPath: values.config }),
+    warnings,
+  };
+}
+
+/** Reads the store options; a bad value is a warning and the default applies. */
+function parseStoreOptions(
+  values: Partial<Record<OptionName, string>>,
+  warnings: string[],
+): StoreOptions {
+  const store: StoreOptions = {};
+  const read = <T>(
+    name: OptionName,
+    parse: (text: string) => T,
+  ): T | undefined => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    try {
+      return parse(text);
+    } catch (error) {
+      warnings.push(
+        `ignored '--${name} ${printable(text)}': ${
+          errorText(error).replace(/^Cannot read \w+ '.*?': /, "")
+        }`,
+      );
+      return undefined;
+    }
+  };
+  const whole = (text: string) => {
+    const n = parseWholeNumber(text);
+    if (n === undefined) throw new Error("expected a whole number");
+    return n;
+  };
+  const bytes = (text: string) => {
+    const size = parseSize(text);
+    if (!("bytes" in size)) throw new Error("expected bytes, not a percentage");
+    return size.bytes;
+  };
+  const mode = (text: string) => {
+    if (!/^0?[0-7]{3}$/.test(text)) {
+      throw new Error("expected octal permission bits like 0640");
+    }
+    const bits = Number.parseInt(text, 8);
+    if (bits & 0o137) {
+      throw new Error(
+        "expected at most owner read-write and group read (0640)",
+      );
+    }
+    return bits;
+  };
+  const argv = (text: string) => {
+    const words = text.trim().split(/\s+/);
+    if (!words[0]?.startsWith("/")) {
+      throw new Error("expected an absolute program path and its arguments");
+    }
+    return words;
+  };
+  const set = <K extends keyof StoreOptions>(
+    key: K,
+    value: StoreOptions[K] | undefined,
+  ) => {
+    if (value !== undefined) store[key] = value;
+  };
+  set("maxUse", read("max-use", parseSize));
+  set("keepFree", read("keep-free", parseSize));
+  set("maxCount", read("max-count", whole));
+  set("maxRecords", read("max-records", whole));
+  set("maxSize", read("max-size", bytes));
+  set("maxAgeMs", read("max-age", parseDuration));
+  set("rate", read("rate", parseRate));
+  set("mode", read("mode", mode));
+  set("before", read("before", argv));
+  set("after", read("after", argv));
+  if (values["ignore-rlimit"] !== undefined) store.ignoreRlimit = true;
+  return store;
+}
+
+const SUBCOMMAND_OPTIONS = {
+  uuid: {},
+  stamp: {
+    uuid: { type: "string" },
+    output: { type: "string", short: "o" },
+    force: { type: "boolean" },
+  },
+  info: { json: { type: "boolean" }, path: { type: "string", short: "p" } },
+  list: {
+    json: { type: "boolean" },
+    path: { type: "string", short: "p" },
+    pid: { type: "string" },
+    since: { type: "string" },
+  },
+  extract: {
+    path: { type: "string", short: "p" },
+    output: { type: "string", short: "o" },
+    force: { type: "boolean" },
+  },
+  debug: {
+    path: { type: "string", short: "p" },
+    debugger: { type: "string" },
+  },
+} as const;
+
+const SUBCOMMAND_USAGE: Record<keyof typeof SUBCOMMAND_OPTIONS, string> = {
+  uuid: "PROG",
+  stamp: "PROG [--uuid TEXT] [-o OUT] [--force]",
+  info: "FILE|ID [-p DIR] [--json]",
+  list: "[PROGRAM] [-p DIR] [--pid PID] [--since TIME] [--json]",
+  extract: "ID -o FILE [-p DIR] [--force]",
+  debug: "ID [-p DIR] [--debugger CMD]",
+};
+
+/** The subcommands: strict, each with its own options. */
+function parseSubcommand(
+  name: keyof typeof SUBCOMMAND_OPTIONS,
+  args: string[],
+): Command {
+  let values: Record<string, unknown>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: {
+        ...SUBCOMMAND_OPTIONS[name],
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (error) {
+    throw new UsageError(`Cannot parse '${name}': ${errorText(error)}`, {
+      cause: error,
+    });
+  }
+  if (values.help) return { kind: "help" };
+  const least = name === "list" ? 0 : 1;
+  if (positionals.length < least || positionals.length > 1) {
+    throw new UsageError(
+      `Cannot run '${name}': expected ${least === 0 ? "at most one" : "one"} ${
+        name === "list" ? "program name" : "file"
+      }, found ${positionals.length} (usage: gzcoredump ${name} ${
+        SUBCOMMAND_USAGE[name]
+      })`,
+    );
+  }
+  const file = positionals[0];
+  const text = (key: string) =>
+    typeof values[key] === "string" ? values[key] as string : undefined;
+  const directory = text("path") ?? DEFAULT_DIRECTORY;
+  switch (name) {
+    case "uuid":
+      return { kind: "uuid", program: file! };
+    case "info":
+      return {
+        kind: "info",
+        file: file!,
+        json: values.json === true,
+        directory,
+      };
+    case "stamp":
+      return {
+        kind: "stamp",
+        program: file!,
+        ...(text("uuid") === undefined ? {} : { uuid: text("uuid")! }),
+        ...(text("output") === undefined ? {} : { output: text("output")! }),
+        force: values.force === true,
+      };
+    case "list": {
+      const pid = text("pid");
+      if (pid !== undefined && parseWholeNumber(pid) === undefined) {
+        throw new UsageError(
+          `Cannot use '--pid ${printable(pid)}': expected a whole number`,
+        );
+      }
+      const since = text("since");
+      let sinceTime: Date | undefined;
+      if (since !== undefined) {
+        sinceTime = parseSince(since);
+      }
+      return {
+        kind: "list",
+        directory,
+        json: values.json === true,
+        ...(file === undefined ? {} : { program: file }),
+        ...(pid === undefined ? {} : { pid: Number(pid) }),
+        ...(sinceTime === undefined ? {} : { since: sinceTime }),
+      };
+    }
+    case "extract": {
+      const output = text("output");
+      if (output === undefined) {
+        throw new UsageError(
+          `Cannot run 'extract': expected '-o FILE' (usage: gzcoredump extract ${SUBCOMMAND_USAGE.extract})`,
+        );
+      }
+      return {
+        kind: "extract",
+        id: file!,
+        directory,
+        output,
+        force: values.force === true,
+      };
+    }
+    case "debug":
+      return {
+        kind: "debug",
+        id: file!,
+        directory,
+        ...(text("debugger") === undefined
+          ? {}
+          : { debugger: text("debugger")! }),
+      };
+  }
+}
+
+/** `--since`: an ISO date or time, or a duration ago (`2h`, `3d`). */
+function parseSince(text: string): Date {
+  if (/^\d+(\.\d+)?[smhdw]$/.test(text)) {
+    return new Date(Date.now() - parseDuration(text));
+  }
+  const time = new Date(text);
+  if (Number.isNaN(time.getTime())) {
+    throw new UsageError(
+      `Cannot use '--since ${
+        printable(text)
+      }': expected a date like 2026-11-26 or 2026-11-26T09:00:00Z, or a time ago like 2h`,
+    );
+  }
+  return time;
+}
+
+/** A capture line has `-c` and reads stdin: no `-f`, `-d`, `-h` or `-V`. */
+function isCaptureLine(args: string[]): boolean {
+  let compress = false;
+  const end = args.indexOf("--");
+  const options = end === -1 ? args : args.slice(0, end);
+  for (let i = 0; i < options.length; i++) {
+    const option = lookupOption(options[i]!);
+    if (option === undefined) continue;
+    const [name, inline] = option;
+    if (OPTIONS[name].type === "string") {
+      if (inline === undefined) i++;
+      continue;
+    }
+    if (name === "compress") compress = true;
+    else if (name !== "force" && name !== "ignore-rlimit") return false;
+  }
+  return compress && !options.some((arg) => {
+    const option = lookupOption(arg);
+    return option !== undefined &&
+      ["file", "output"].includes(option[0]);
+  });
+}
+
+/** Finds `-x`, `--name` or `--name=value` in the option table. */
+function lookupOption(
+  arg: string,
+): [OptionName, string | undefined] | undefined {
+  if (arg.startsWith("--")) {
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (!Object.hasOwn(OPTIONS, name)) return undefined;
+    return [name as OptionName, eq === -1 ? undefined : arg.slice(eq + 1)];
+  }
+  if (arg.length === 2 && arg[0] === "-") {
+    for (const [name, spec] of Object.entries(OPTIONS)) {
+      if ("short" in spec && spec.short === arg[1]) {
+        return [name as OptionName, undefined];
+      }
+    }
+  }
+  return undefined;
+}
+
+function parseFormat(value: string | boolean | undefined): Format {
+  if (value === undefined) return "gzip";
+  switch (value) {
+    case "gz":
+    case "gzip":
+      return "gzip";
+    case "zlib":
+    case "zz":
+      return "zlib";
+  }
+  throw new UsageError(
+    `Cannot use format '${printable(String(value))}': expected 'gz' or 'zlib'`,
+  );
+}
+
+function parseLevel(value: string | boolean | undefined): number | undefined {
+  return parseBounded(value, "level", 9);
+}
+
+function parseJobs(value: string | boolean | undefined): number | undefined {
+  return parseBounded(value, "jobs", 256);
+}
+
+/** A whole number from 1 to `max`, or a UsageError naming the option. */
+function parseBounded(
+  value: string | boolean | undefined,
+  name: string,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const number = parseWholeNumber(String(value));
+  if (number === undefined || number < 1 || number > max) {
+    throw new UsageError(
+      `Cannot use ${name} '${
+        printable(String(value))
+      }': expected a whole number from 1 to ${max}`,
+    );
+  }
+  return number;
+}
+
+function parseWholeNumber(value: string): number | undefined {
+  if (!/^[0-9]{1,15}$/.test(value)) return undefined;
+  return Number(value);
+}

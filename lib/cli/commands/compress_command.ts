@@ -1,0 +1,99 @@
+/**
+ * `gzcoredump -c -f IN [-o OUT]`: compress a file (or stdin) to gzip or zlib.
+ *
+ * @module
+ */
+
+import { compress, type Format, formatExtension } from "../../compress/mod.ts";
+import type { FilePatch } from "../../fs/mod.ts";
+import {
+  openInput,
+  type ProgressCallback,
+  progressStream,
+  writeOutput,
+} from "../../fs/mod.ts";
+
+export type { ProgressCallback } from "../../fs/mod.ts";
+
+/** Options for {@linkcode compressFile}. */
+export interface CompressFileOptions {
+  /**
+   * Output path; `-` is stdout. Default: the input plus `.gz` or `.zz`, or
+   * stdout when the input is stdin.
+   *
+   * @default {undefined}
+   */
+  output?: string;
+  /**
+   * The container format.
+   *
+   * @default {"gzip"}
+   */
+  format?: Format;
+  /**
+   * Compression level; undefined uses `CompressionStream`.
+   *
+   * @default {undefined}
+   */
+  level?: number;
+  /**
+   * Worker threads.
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  jobs?: number;
+  /**
+   * Replace an existing output file.
+   *
+   * @default {false}
+   */
+  force?: boolean;
+  /**
+   * Called as the input is read.
+   *
+   * @default {undefined}
+   */
+  onProgress?: ProgressCallback;
+}
+
+/**
+ * Compresses a file. The input is kept; the output is created `0600` and
+ * appears only when complete.
+ *
+ * @param input Input path, or `-` for stdin.
+ * @param options Output, format, level.
+ * @returns The output path, or `-` for stdout.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { compressFile } from "./compress_command.ts";
+ * await compressFile("big.log"); // writes big.log.gz
+ * ```
+ */
+export async function compressFile(
+  input: string,
+  options: CompressFileOptions = {},
+): Promise<string> {
+  const { format = "gzip", level, force = false, onProgress } = options;
+  const output = options.output ??
+    (input === "-" ? "-" : input + formatExtension(format));
+  const source = await openInput(input);
+  let data = source.readable;
+  if (onProgress) {
+    data = data.pipeThrough(progressStream(source.size, onProgress));
+  }
+  // A file (not stdout) gets the chunk index that parallel decompression
+  // reads: it is written over the header once the data is complete.
+  let patch: FilePatch | undefined;
+  const index = output === "-" ? undefined : {
+    expectedSize: () => source.size,
+    onPatch: (p: FilePatch) => patch = p,
+  };
+  data = compress(data, {
+    format,
+    ...(level === undefined ? {} : { level }),
+    ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+    ...(index === undefined ? {} : { index }),
+  });
+  return await writeOutput(output, data, { force, amend: () => patch });
+}

@@ -1,0 +1,644 @@
+/**
+ * Parallel compression into ONE standard gzip member (or one zlib stream),
+ * joined the way pigz joins it: the input is cut in blocks, each block is
+ * deflated in a worker and ends in a sync flush, and the blocks are joined
+ * in order, closed by an empty final block. gzip, zcat and 7-Zip read the
+ * result whole.
+ *
+ * Unlike pigz, a block does not use the previous 32 KiB as a dictionary:
+ * Deno's `node:zlib` ignores the `dictionary` option of raw deflate (seen
+ * with Deno 2.9.6: the output is byte for byte the same with and without
+ * it), and the 1 MiB blocks lose little by it (within 2% of `gzip -6` on
+ * the benchmark's cores). It has a use: every block can be inflated on its
+ * own, so a gzip file written to a file carries an index of its chunks in
+ * its header (`gzip_index.ts`) and is inflated in parallel too.
+ *
+ * Blocks of zeros (the zero pages that fill cores) are not deflated at all:
+ * their deflate data is built once per block size and reused, and they are
+ * folded into the CRC-32 or Adler-32 arithmetically. Blocks come from a
+ * small pool of buffers that the workers hand back, filled by BYOB reads
+ * where the input allows them: memory is bounded by the blocks in flight,
+ * not by the input, and no buffer is allocated per block.
+ *
+ * @module
+ */
+
+import {
+  adler32Combine,
+  adler32Zeros,
+  crc32,
+  crc32Combine,
+  crc32Zeros,
+} from "./checksum.ts";
+import { deflateBlock } from "./_deflate_block.ts";
+import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
+import type { FilePatch } from "../fs/mod.ts";
+import {
+  indexBuilder,
+  indexedGzipHeader,
+  MAX_INDEX_CAPACITY,
+  plainGzipHeader,
+} from "./gzip_index.ts";
+import { zlibHeader } from "./zlib.ts";
+import { isZero } from "../util/mod.ts";
+import { openByteSource } from "./_byte_source.ts";
+import { garbageMeter } from "../util/mod.ts";
+import {
+  startWorkers,
+  TaskFailedError,
+  WorkerFailedError,
+  type WorkerPool,
+} from "../util/mod.ts";
+
+export { TaskFailedError, WorkerFailedError } from "../util/mod.ts";
+
+/** Blocks handed over by the workers die young once written. */
+const collect = garbageMeter({ threshold: 8 << 20, minor: true });
+
+/** Bytes per block: large enough to keep message overhead small. */
+export const BLOCK_SIZE = 1 << 20;
+/** Index capacity when the input's size is not known: 1 GiB at 1 MiB. */
+const DEFAULT_INDEX_CAPACITY = 1024;
+/** An empty final fixed-Huffman block: closes the deflate stream. */
+const FINAL_BLOCK = new Uint8Array([0x03, 0x00]);
+const WORKER_LABEL = "compression worker";
+
+/** Options for {@linkcode parallelCompress}. */
+export interface ParallelCompressOptions {
+  /**
+   * The container.
+   *
+   * @default {"gzip"}
+   */
+  format?: "gzip" | "zlib";
+  /**
+   * Deflate level 1 to 9.
+   *
+   * @default {5}
+   */
+  level?: number;
+  /**
+   * Worker threads.
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  jobs?: number;
+  /**
+   * Bytes per block.
+   *
+   * @default {1048576}
+   */
+  blockSize?: number;
+  /**
+   * Reserve room for a chunk index in the gzip header (`gzip_index.ts`) and
+   * hand it over at the end, to be written over the header: for output to a
+   * file. Ignored for zlib.
+   *
+   * @default {undefined}
+   */
+  index?: IndexOptions;
+  /**
+   * Deflate every block in this thread, with the same code as the workers
+   * (the output is byte for byte the same), starting no worker; `jobs` is
+   * then ignored.
+   *
+   * @default {false}
+   */
+  inline?: boolean;
+  /**
+   * What to do when the workers fail (one cannot be started, one stops
+   * answering, or a block fails in one): `"inline"` goes on in this thread,
+   * re-deflating the blocks the workers handed back, and reports it once
+   * through `onWarning` (a block whose bytes went down with a worker errors
+   * the stream instead: never wrong data); `"error"` errors the stream with
+   * the {@linkcode WorkerFailedError}.
+   *
+   * @default {"error"}
+   */
+  fallback?: "inline" | "error";
+  /**
+   * Receives the one warning of `fallback: "inline"`, a line without a
+   * final period.
+   *
+   * @default {undefined}
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * The most bytes the whole output may take, header, final block and
+   * trailer included; asked before each block is emitted, with `needed`,
+   * the whole output's size if the block is emitted (its final block and
+   * trailer included), so that a budget can grow to it (the answer may be
+   * a promise: the stream waits for it). A block that would
+   * pass the answer is not emitted: the stream ends there, complete (final
+   * block, then the checksum and length of exactly the blocks emitted),
+   * cancels its input and stops its workers. The output stays within it
+   * whenever it leaves room for the header, the final block and the
+   * trailer; a chunk index that would not fit is left out (asked first,
+   * with the indexed header's `needed`).
+   *
+   * @default {undefined}
+   */
+  maxOutput?: (needed: number) => number | Promise<number>;
+  /**
+   * Called once, before the stream closes (not when it errors or is
+   * cancelled): how many input bytes the output holds, and whether
+   * `maxOutput` cut it.
+   *
+   * @default {undefined}
+   */
+  onEnd?: (end: CompressEnd) => void;
+}
+
+/** How a compression ended, for {@linkcode ParallelCompressOptions.onEnd}. */
+export interface CompressEnd {
+  /** Input bytes in the output: a prefix of the input. */
+  inputBytes: number;
+  /** Whether `maxOutput` ended the output before the input's end. */
+  cut: boolean;
+}
+
+/** Where the index goes, and how large the input is expected to be. */
+export interface IndexOptions {
+  /**
+   * The input's size when known, asked once the first block has been read
+   * (by then a core's headers have declared it): the index gets exactly the
+   * room it needs.
+   */
+  expectedSize?: () => number | undefined;
+  /** Receives the index before the stream closes. */
+  onPatch(patch: FilePatch): void;
+}
+
+/** A block on its way out, in input order. */
+interface Slot {
+  /** The block's place in the input, for messages. */
+  offset: number;
+  length: number;
+  /** The block's own CRC-32 (gzip). */
+  crc: number;
+  /** Deflate data ready to go (zero blocks), or the worker's answer. */
+  deflated?: Uint8Array;
+  /** The block's own Adler-32 (zlib); -1 for a block of zeros. */
+  adler: number;
+  /** The input, while a worker has it (detached once posted). */
+  block?: Uint8Array | undefined;
+  /**
+   * With `maxOutput`: the input kept until the block is emitted, so that a
+   * block that does not fit can still give the prefix that does.
+   */
+  kept?: Uint8Array | undefined;
+  /** Why the worker did not deflate it. */
+  failure?: unknown;
+  /** Settles (never rejects) when `deflated` or `failure` is set. */
+  ready: Promise<void>;
+}
+
+/**
+ * Compresses a stream with `jobs` workers into one gzip member or zlib
+ * stream.
+ *
+ * @param input The bytes to compress; read with BYOB reads when it is a
+ * byte stream (files, stdin).
+ * @param options Format, level, workers, block size, what to do when the
+ * workers fail, and the most output.
+ * @returns The compressed bytes. It errors with a
+ * {@linkcode WorkerFailedError} when the workers fail (and `fallback` is
+ * `"error"`, or a block was lost with them).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { parallelCompress } from "./parallel_deflate.ts";
+ * const file = await Deno.open("core");
+ * const gz = parallelCompress(file.readable, { jobs: 2 });
+ * ```
+ */
+export function parallelCompress(
+  input: ReadableStream<Uint8Array>,
+  options: ParallelCompressOptions = {},
+): ReadableStream<Uint8Array> {
+  const {
+    format = "gzip",
+    level = 5,
+    jobs = navigator.hardwareConcurrency || 1,
+    blockSize = BLOCK_SIZE,
+    inline = false,
+    fallback = "error",
+    maxOutput,
+  } = options;
+  const zlibFormat = format === "zlib";
+  const trailerLength = zlibFormat ? 4 : 8;
+  const workers: WorkerPool<DeflateTask, DeflateResult> | undefined = inline
+    ? undefined
+    : startWorkers<DeflateTask, DeflateResult>(
+      new URL("./_deflate_worker.ts", import.meta.url),
+      jobs,
+      { label: WORKER_LABEL },
+    );
+  const maxPending = (workers?.size ?? 1) * 2;
+  const pool: ArrayBuffer[] = [];
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    workers?.stop();
+  };
+
+  const source = openByteSource(input);
+  const queue: Slot[] = [];
+  let pending = 0;
+  let nextId = 0;
+  const index = zlibFormat ? undefined : options.index;
+  let builder: ReturnType<typeof indexBuilder> | undefined;
+  let started = false;
+  let crc = 0;
+  let adler = 1;
+  let read = 0; // input bytes read
+  let emittedInput = 0;
+  let written = 0; // output bytes enqueued
+  let inputDone = false;
+  /** In this thread from now on: `inline`, or after the workers failed. */
+  let inThread = inline;
+
+  /** Blocks read and not yet emitted, at most: bounds memory. */
+  const maxQueue = maxPending * 2;
+  /** The reading loop, while it runs; reads go on while the output is written. */
+  let ahead: Promise<void> | undefined;
+  /** What the reading loop met, for the next pull to throw. */
+  let failure: unknown;
+  /** The output is complete, cut or cancelled: read no more. */
+  let closed = false;
+
+  /**
+   * Reads and submits blocks while there is room, beside the consumer: the
+   * workers get their next blocks while the last ones are being written.
+   */
+  const room = () =>
+    started && !inputDone && !closed && failure === undefined &&
+    pending < maxPending && queue.length < maxQueue;
+  const readAhead = (): Promise<void> | undefined => {
+    if (ahead === undefined && !room()) return undefined;
+    ahead ??= (async () => {
+      try {
+        while (room()) {
+          const block = await nextBlock();
+          if (closed) break;
+          if (block === undefined) inputDone = true;
+          else submit(block);
+        }
+      } catch (error) {
+        failure = error;
+      } finally {
+        ahead = undefined;
+      }
+    })();
+    return ahead;
+  };
+
+  /** `fallback: "inline"` after a failure: this thread takes over. */
+  const takeOver = (error: WorkerFailedError) => {
+    if (inThread) return;
+    inThread = true;
+    options.onWarning?.(
+      `the compression workers failed (${error.module}: ${error.reason}); compressed in the main thread instead`,
+    );
+    if (pending === 0) stop();
+  };
+  if (workers !== undefined && fallback === "inline") {
+    workers.ready.catch((error: WorkerFailedError) => {
+      // Stopped before they started (a short input): no failure.
+      if (!closed) takeOver(error);
+    });
+  }
+
+  /** Reads the next block into a pooled buffer; undefined at the end. */
+  const nextBlock = async (): Promise<Uint8Array | undefined> => {
+    const buffer = pool.pop() ?? new ArrayBuffer(blockSize);
+    const block = await source.fill(new Uint8Array(buffer, 0, blockSize));
+    if (block.length === 0) {
+      // BYOB reads move the memory to a new ArrayBuffer: keep that one.
+      if (block.buffer.byteLength === blockSize) {
+        pool.push(block.buffer as ArrayBuffer);
+      }
+      return undefined;
+    }
+    return block;
+  };
+
+  /** Recycles a block's buffer, or keeps it for a cut (`maxOutput`). */
+  const release = (slot: Slot, block: Uint8Array) => {
+    if (maxOutput !== undefined) slot.kept = block;
+    else if (block.buffer.byteLength === blockSize) {
+      pool.push(block.buffer as ArrayBuffer);
+    }
+  };
+
+  /** Deflates in this thread and recycles the block's buffer. */
+  const deflateHere = (slot: Slot, block: Uint8Array) => {
+    const result = deflateBlock(block, level, zlibFormat);
+    slot.deflated = result.deflated;
+    slot.adler = result.adler;
+    release(slot, block);
+  };
+
+  /**
+   * The longest prefix of a block whose deflate data fits in `room` bytes,
+   * deflated here; undefined when none (or the bytes are gone).
+   */
+  const fitPrefix = (slot: Slot, room: number) => {
+    const data = slot.kept ??
+      (slot.adler === -1 ? new Uint8Array(slot.length) : undefined);
+    if (data === undefined || room < 64) return undefined;
+    let length = Math.min(
+      slot.length - 1,
+      Math.floor(slot.length * room / slot.deflated!.length * 0.98),
+    );
+    for (let attempt = 0; attempt < 8 && length > 0; attempt++) {
+      const prefix = data.subarray(0, length);
+      const result = deflateBlock(prefix, level, zlibFormat);
+      if (result.deflated.length <= room) {
+        return {
+          length,
+          deflated: result.deflated,
+          adler: result.adler,
+          crc: zlibFormat ? 0 : crc32(0, prefix),
+        };
+      }
+      length = Math.floor(length * room / result.deflated.length * 0.97);
+    }
+    return undefined;
+  };
+
+  const submit = (block: Uint8Array) => {
+    const offset = read;
+    read += block.length;
+    const length = block.length;
+    if (isZero(block)) {
+      pool.push(block.buffer as ArrayBuffer);
+      queue.push({
+        offset,
+        length,
+        crc: zlibFormat ? 0 : crc32Zeros(0, length),
+        deflated: zeroBlock(length, level),
+        adler: -1,
+        ready: Promise.resolve(),
+      });
+      return;
+    }
+    const slot: Slot = {
+      offset,
+      length,
+      crc: zlibFormat ? 0 : crc32(0, block),
+      adler: 1,
+      ready: Promise.resolve(),
+    };
+    queue.push(slot);
+    if (inThread || workers === undefined) {
+      deflateHere(slot, block);
+      return;
+    }
+    const id = nextId++;
+    pending++;
+    slot.block = block;
+    const task: DeflateTask = { id, data: block, level, adler: zlibFormat };
+    slot.ready = workers.run(task, [block.buffer as ArrayBuffer]).then(
+      (result) => {
+        slot.deflated = result.deflated;
+        slot.adler = result.adler;
+        slot.block = undefined;
+        // The worker hands the input buffer back for the next block.
+        release(slot, new Uint8Array(result.data, 0, slot.length));
+      },
+      (error: unknown) => {
+        slot.failure = error;
+      },
+    ).finally(() => {
+      pending--;
+      if (inThread && pending === 0) stop();
+      readAhead();
+    });
+  };
+
+  /**
+   * A block the workers did not deflate: deflated here from the bytes they
+   * handed back (or never took), or the stream errors.
+   */
+  const recover = (slot: Slot) => {
+    const error = slot.failure;
+    slot.failure = undefined;
+    const failed = error instanceof WorkerFailedError
+      ? error
+      : new WorkerFailedError(
+        `Cannot run the ${WORKER_LABEL}: ${String(error)}`,
+        "lib/_deflate_worker.ts",
+        String(error),
+        { cause: error },
+      );
+    if (fallback !== "inline") {
+      throw failed instanceof TaskFailedError
+        ? new WorkerFailedError(failed.message, failed.module, failed.reason)
+        : failed;
+    }
+    let data: Uint8Array | undefined;
+    if (
+      failed instanceof TaskFailedError && failed.data !== undefined &&
+      failed.data.byteLength >= slot.length
+    ) {
+      data = new Uint8Array(failed.data, 0, slot.length);
+    } else if (slot.block?.length === slot.length) {
+      data = slot.block; // never posted
+    }
+    slot.block = undefined;
+    if (
+      data === undefined || (!zlibFormat && crc32(0, data) !== slot.crc)
+    ) {
+      throw new WorkerFailedError(
+        `Cannot compress bytes ${slot.offset} to ${
+          slot.offset + slot.length
+        } of the input: the ${WORKER_LABEL} ${failed.module} failed with ${failed.reason} and did not hand them back, expected them back to compress them in the main thread`,
+        failed.module,
+        failed.reason,
+      );
+    }
+    takeOver(failed);
+    deflateHere(slot, data);
+  };
+
+  /**
+   * The header, once the first block tells whether the input fills more
+   * than one block: smaller inputs get no index, nor does output whose
+   * `maxOutput` leaves no room for it.
+   */
+  const header = async (
+    first: Uint8Array | undefined,
+  ): Promise<Uint8Array> => {
+    if (zlibFormat) return zlibHeader(level);
+    const plain = plainGzipHeader({ level });
+    if (index === undefined || first?.length !== blockSize) return plain;
+    const expected = index.expectedSize?.();
+    const wanted = expected === undefined
+      ? DEFAULT_INDEX_CAPACITY
+      : Math.ceil(expected / blockSize);
+    const capacity = Math.min(
+      MAX_INDEX_CAPACITY,
+      Math.max(2, wanted + (wanted % 2)),
+    );
+    const indexed = indexedGzipHeader(capacity, { level, blockSize });
+    const needed = indexed.length + FINAL_BLOCK.length + trailerLength;
+    if (maxOutput !== undefined && needed > await maxOutput(needed)) {
+      return plain;
+    }
+    builder = indexBuilder(capacity, { blockSize, level });
+    return indexed;
+  };
+
+  const enqueue = (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    bytes: Uint8Array,
+  ) => {
+    controller.enqueue(bytes);
+    written += bytes.length;
+    collect(bytes.length);
+  };
+
+  /** The final block and the trailer over the blocks emitted, then close. */
+  const finish = async (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    cut: boolean,
+  ) => {
+    enqueue(controller, FINAL_BLOCK);
+    if (builder !== undefined) {
+      builder.add(FINAL_BLOCK.length, 0);
+      index!.onPatch(builder.patch());
+    }
+    const trailer = new Uint8Array(trailerLength);
+    const view = new DataView(trailer.buffer);
+    if (zlibFormat) {
+      view.setUint32(0, adler, false);
+    } else {
+      view.setUint32(0, crc, true);
+      view.setUint32(4, emittedInput % 2 ** 32, true);
+    }
+    enqueue(controller, trailer);
+    queue.length = 0;
+    closed = true;
+    stop();
+    // The rest of the input is not wanted: let its producer go.
+    if (cut) await source.cancel().catch(() => {});
+    options.onEnd?.({ inputBytes: emittedInput, cut });
+    controller.close();
+  };
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        if (!started) {
+          started = true;
+          const first = await nextBlock();
+          enqueue(controller, await header(first));
+          if (first === undefined) inputDone = true;
+          else submit(first);
+        }
+        for (;;) {
+          // Emit what is ready at the head, in order.
+          let emitted = false;
+          while (queue.length > 0) {
+            const slot = queue[0]!;
+            if (slot.failure !== undefined) recover(slot);
+            if (slot.deflated === undefined) break;
+            const deflated = slot.deflated;
+            const needed = written + deflated.length + FINAL_BLOCK.length +
+              trailerLength;
+            const allowed = maxOutput === undefined
+              ? Infinity
+              : await maxOutput(needed);
+            if (needed > allowed) {
+              // The part of the block that fits, then the end.
+              const part = fitPrefix(
+                slot,
+                allowed - written - FINAL_BLOCK.length - trailerLength,
+              );
+              if (part !== undefined) {
+                if (zlibFormat) {
+                  adler = adler32Combine(adler, part.adler, part.length);
+                } else crc = crc32Combine(crc, part.crc, part.length);
+                emittedInput += part.length;
+                enqueue(controller, part.deflated);
+                builder?.add(part.deflated.length, part.length);
+              }
+              await finish(controller, true);
+              return;
+            }
+            queue.shift();
+            if (slot.kept !== undefined) {
+              if (slot.kept.buffer.byteLength === blockSize) {
+                pool.push(slot.kept.buffer as ArrayBuffer);
+              }
+              slot.kept = undefined;
+            }
+            if (zlibFormat) {
+              adler = slot.adler === -1
+                ? adler32Zeros(adler, slot.length)
+                : adler32Combine(adler, slot.adler, slot.length);
+            } else {
+              crc = crc32Combine(crc, slot.crc, slot.length);
+            }
+            emittedInput += slot.length;
+            enqueue(controller, deflated);
+            builder?.add(deflated.length, slot.length);
+            emitted = true;
+          }
+          if (emitted) {
+            readAhead();
+            return;
+          }
+          if (failure !== undefined) throw failure;
+          if (queue.length > 0) {
+            const reading = readAhead();
+            await (reading === undefined
+              ? queue[0]!.ready
+              : Promise.race([queue[0]!.ready, reading]));
+            continue;
+          }
+          if (!inputDone) {
+            // Nothing queued: the reading loop has room, or is reading.
+            await (readAhead() ?? ahead);
+            continue;
+          }
+          await finish(controller, false);
+          return;
+        }
+      } catch (error) {
+        closed = true;
+        stop();
+        await source.cancel(error).catch(() => {});
+        throw error;
+      }
+    },
+    async cancel(reason) {
+      closed = true;
+      stop();
+      await source.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+const zeroBlocks = new Map<string, Uint8Array>();
+
+/**
+ * Deflate data of a block of zeros, built once per size and level: what
+ * the compressor writes for every block of zeros, and how the decompressor
+ * recognises one.
+ *
+ * @param length The block's length.
+ * @param level The deflate level.
+ * @returns Raw deflate data ending in a sync flush.
+ */
+export function zeroBlock(length: number, level: number): Uint8Array {
+  const key = `${length}/${level}`;
+  let deflated = zeroBlocks.get(key);
+  if (deflated === undefined) {
+    deflated = deflateBlock(new Uint8Array(length), level, false).deflated;
+    if (zeroBlocks.size < 8) zeroBlocks.set(key, deflated);
+  }
+  return deflated;
+}

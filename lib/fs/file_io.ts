@@ -1,0 +1,179 @@
+/**
+ * Private helpers for the file commands: opening the input (a path or `-`
+ * for stdin), counting progress, and writing the output (a new file or `-`
+ * for stdout).
+ *
+ * @module
+ */
+
+import { type FilePatch, writeFileAtomic } from "./atomic_file.ts";
+import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
+
+/** Reports bytes read so far and the input size when known. */
+export type ProgressCallback = (
+  done: number,
+  total: number | undefined,
+) => void;
+
+/** An opened input. */
+export interface Input {
+  readable: ReadableStream<Uint8Array>;
+  /** The size of a regular file; undefined for pipes and stdin. */
+  size: number | undefined;
+  /** How messages name it. */
+  label: string;
+}
+
+/** Opens a path for reading, or stdin for `-`. */
+export async function openInput(path: string): Promise<Input> {
+  if (path === "-") {
+    return { readable: Deno.stdin.readable, size: undefined, label: "stdin" };
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw new FileAccessError(
+      `Cannot read '${path}': ${fsReason(error)}`,
+      path,
+      { cause: error },
+    );
+  }
+  const info = await file.stat();
+  if (info.isDirectory) {
+    file.close();
+    throw new FileAccessError(
+      `Cannot read '${path}': it is a directory, expected a file`,
+      path,
+    );
+  }
+  return {
+    // The file's own byte stream: the parallel compressor reads it with
+    // BYOB reads into reused buffers.
+    readable: mapErrors(file.readable, path),
+    size: info.isFile ? info.size : undefined,
+    label: `'${path}'`,
+  };
+}
+
+/** Bytes per read when a consumer does not bring its own buffer. */
+const READ_CHUNK = 1 << 20;
+
+/** Turns read errors of a file into {@linkcode FileAccessError}s. */
+function mapErrors(
+  readable: ReadableStream<Uint8Array>,
+  path: string,
+): ReadableStream<Uint8Array> {
+  // A byte stream again, so that consumers can still read it with BYOB
+  // reads into buffers of their own.
+  const reader = readable.getReader({ mode: "byob" });
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: READ_CHUNK,
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      try {
+        const { value, done } = await reader.read(
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+        );
+        if (done) {
+          controller.close();
+          if (value !== undefined) request.respondWithNewView(value);
+          return;
+        }
+        request.respondWithNewView(value);
+      } catch (error) {
+        controller.error(
+          new FileAccessError(
+            `Cannot read '${path}': ${fsReason(error)}`,
+            path,
+            {
+              cause: error,
+            },
+          ),
+        );
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/** Passes bytes through, calling `onProgress` at most every 100 ms. */
+export function progressStream(
+  total: number | undefined,
+  onProgress: ProgressCallback,
+): TransformStream<Uint8Array, Uint8Array> {
+  let done = 0;
+  let last = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      done += chunk.length;
+      const now = performance.now();
+      if (now - last >= 100) {
+        last = now;
+        onProgress(done, total);
+      }
+      controller.enqueue(chunk);
+    },
+    flush() {
+      // The end: a stream of unknown size is now known to be complete.
+      onProgress(done, total ?? done);
+    },
+  });
+}
+
+/**
+ * Writes a stream to a new file (`0600`, published only when complete), or
+ * to stdout for `-`.
+ *
+ * @returns The path written, or `-`.
+ */
+export async function writeOutput(
+  path: string,
+  data: ReadableStream<Uint8Array>,
+  options: {
+    force: boolean;
+    sparse?: boolean;
+    amend?: () => FilePatch | undefined;
+  },
+): Promise<string> {
+  if (path === "-") {
+    await data.pipeTo(Deno.stdout.writable, { preventClose: true });
+    return path;
+  }
+  // Fail before the work, not after it; publishing checks again.
+  let existing: Deno.FileInfo | undefined;
+  try {
+    existing = await Deno.lstat(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      await data.cancel().catch(() => {});
+      throw new FileAccessError(
+        `Cannot write '${path}': ${fsReason(error)}`,
+        path,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+  if (existing !== undefined && (!options.force || !existing.isFile)) {
+    await data.cancel().catch(() => {});
+    throw existing.isFile ? new FileExistsError(path) : new FileAccessError(
+      `Cannot write '${path}': it exists and is not a regular file`,
+      path,
+    );
+  }
+  return await writeFileAtomic(path, data, {
+    mode: 0o600,
+    replace: options.force,
+    sparse: options.sparse ?? false,
+    // The input is kept: like gzip and zstd, no fsync (a stored core from
+    // the capture path is synced).
+    sync: false,
+    ...(options.amend === undefined ? {} : { amend: options.amend }),
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * The facts the kernel passes about a crashed process through
+ * `core_pattern` specifiers.
+ *
+ * @module
+ */
+
+/** Where the kernel facts came from: `core_pattern` specifiers, all optional. */
+export interface KernelFacts {
+  /** `%P`: pid in the initial pid namespace. */
+  pid?: number;
+  /** `%u`: real uid of the crashed process. */
+  uid?: number;
+  /** `%g`: real gid of the crashed process. */
+  gid?: number;
+  /** `%s`: number of the signal that caused the dump. */
+  signal?: number;
+  /** `%t`: time of the dump, seconds since the epoch. */
+  time?: number;
+  /** `%E`: path of the executable, with `/` written as `!`. */
+  exe?: string;
+  /** `%c`: soft RLIMIT_CORE of the crashed process, in bytes (Infinity: none). */
+  rlimit?: number;
+  /** `%d`: the process's dumpable mode (0, 1 or 2). */
+  dumpable?: number;
+  /** `%h`: hostname (the UTS namespace's nodename). */
+  hostname?: string;
+}

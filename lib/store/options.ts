@@ -1,0 +1,36 @@
+/**
+ * The crash store's options: where it is, its limits, policies and hooks.
+ *
+ * @module
+ */
+
+import type { Rate, SizeSpec } from "../util/mod.ts";
+
+/** The store directory used when `-p` is absent, as in the original tool. */
+export const DEFAULT_DIRECTORY = "/var/crash";
+
+/** Limits, policies and hooks of the crash store (capture mode). */
+export interface StoreOptions {
+  /** Most bytes all stored cores may use. */
+  maxUse?: SizeSpec;
+  /** Free space to leave on the file system. */
+  keepFree?: SizeSpec;
+  /** Most cores kept. */
+  maxCount?: number;
+  /** Most records of metadata only kept (they never evict a core). */
+  maxRecords?: number;
+  /** Most bytes of one core read; the rest is cut. */
+  maxSize?: number;
+  /** Cores older than this go at the next capture. */
+  maxAgeMs?: number;
+  /** Most cores per program per period. */
+  rate?: Rate;
+  /** Store whatever RLIMIT_CORE says. */
+  ignoreRlimit?: boolean;
+  /** Permission bits of stored files. */
+  mode?: number;
+  /** Program and arguments run before the capture (no shell). */
+  before?: string[];
+  /** Program and arguments run after the capture, with the archive path. */
+  after?: string[];
+}

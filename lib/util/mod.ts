@@ -1,0 +1,12 @@
+/**
+ * Small shared helpers: bytes, text for messages, sizes and durations,
+ * memory, and the worker pool.
+ *
+ * @module
+ */
+
+export * from "./bytes.ts";
+export * from "./memory.ts";
+export * from "./text.ts";
+export * from "./units.ts";
+export * from "./worker_pool.ts";
