@@ -33,56 +33,12 @@ import {
 } from "./lib/cli/mod.ts";
 import { stampUuid } from "./lib/cli/mod.ts";
 import { readUuid } from "./lib/cli/mod.ts";
-import { writeKernelLog } from "./lib/cli/mod.ts";
+import { usage, writeKernelLog } from "./lib/cli/mod.ts";
 import { enlargeStdinPipe, releaseStdin } from "./lib/capture/mod.ts";
 import { errorText } from "./lib/util/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
-const USAGE = `gzcoredump version: ${denoJson.version}
-Usage:
-  gzcoredump -c [-p path] [-a argument] [kernel facts] [store options] [-- NAME]   (from core_pattern)
-  gzcoredump -c -f inputfile [-o outputfile]
-  gzcoredump -d -f inputfile [-o outputfile]
-  gzcoredump list [PROGRAM] [-p DIR] [--pid PID] [--since TIME] [--json]
-  gzcoredump info FILE|ID [-p DIR] [--json]   describe a program, a core or a stored core
-  gzcoredump extract ID -o FILE [-p DIR]      the raw core, sparse
-  gzcoredump debug ID [-p DIR] [--debugger CMD]   gdb (or CMD) on the program and core
-  gzcoredump uuid PROG                        print the .uuid section of a program
-  gzcoredump stamp PROG [--uuid TEXT] [-o OUT] [--force]   add a .uuid section
-  (ID: a stored core's file name, or a program name meaning its newest core)
-Options:
-  -h, --help          this help
-  -V, --version       print the version
-  -c, --compress      compress: a core from stdin into the store, or -f into -o
-  -d, --decompress    decompress a gzip or zlib file (the format is read from the data)
-  -p, --path DIR      the store directory for cores (default /var/crash)
-  -a, --argument ARG  with -c, name part of the stored core, e.g. %e
-  -- NAME             with -c, the same, last: nothing after '--' is an option
-  -f, --file IN       input file; - is stdin
-  -o, --output OUT    output file; - is stdout (default IN.gz, IN.zz, or IN without .gz/.zz)
-  -F, --format FMT    with -c, gz (default) or zlib
-  -l, --level N       with -c, compression level 1-9 (default 5; with -j 1, CompressionStream's)
-  -j, --jobs N        threads (default: one per core; 1: this thread only); -d uses them
-                      for files gzcoredump wrote (their header indexes their chunks)
-      --force         replace an existing output file
-Kernel facts, for core_pattern (all optional):
-  -P, --pid %P   -u, --uid %u   -g, --gid %g   -s, --signal %s   -t, --time %t
-  -r, --rlimit %c   -D, --dumpable %d   -H, --hostname %h   -E, --exe %E
-Store options (also in /etc/gzcoredump.conf as name = value; --config FILE):
-  --max-use SIZE      the store's most bytes (default 10% of its file system, at most 4G)
-  --keep-free SIZE    free space to leave (default 15% of the file system, at most 4G)
-  --max-count N       most cores kept (default 100)
-  --max-records N     most records of metadata only kept (default 1000)
-  --max-size SIZE     most bytes of one core; the rest is cut (default none)
-  --max-age DAYS      remove cores stored longer ago (default 14; also 12h, 30m)
-  --rate N/PERIOD     most cores per program (default 5/1h); beyond, metadata only
-  --ignore-rlimit     store cores whatever the process's RLIMIT_CORE says
-  --mode 0600|0640    permissions of stored files (0600 always for set-id processes)
-  --before "CMD ARGS" --after "CMD ARGS"   run around a capture (no shell)
-Example core_pattern:
-  |/usr/local/bin/gzcoredump -c -p /var/crash -P %P -s %s -t %t -- %e
-Exit status: 0 success, 1 failure (in capture: the core was lost), 2 usage error,
-128+N when signal N stopped a capture (its record says so).`;
+const USAGE = usage(denoJson.version);
 
 /**
  * Runs the tool.
@@ -123,16 +79,9 @@ async function run(command: Command, args: string[]): Promise<number> {
     case "capture":
       return await capture(command, args);
     case "compress": {
-      const { input, format, force } = command;
+      const { kind: _, input, ...options } = command;
       try {
-        await compressFile(input, {
-          format,
-          force,
-          ...(command.output === undefined ? {} : { output: command.output }),
-          ...(command.level === undefined ? {} : { level: command.level }),
-          ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
-          ...progressOption(),
-        });
+        await compressFile(input, { ...options, ...progressOption() });
       } catch (error) {
         // Only stdout can be a pipe: `-o - | head` closed it early, which
         // is no failure (as `decompressFile` and `extractCore` see it).
@@ -141,56 +90,38 @@ async function run(command: Command, args: string[]): Promise<number> {
       return 0;
     }
     case "decompress": {
-      const { input, force } = command;
-      await decompressFile(input, {
-        force,
-        ...(command.output === undefined ? {} : { output: command.output }),
-        ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
-        ...progressOption(),
-      });
+      const { kind: _, input, ...options } = command;
+      await decompressFile(input, { ...options, ...progressOption() });
       return 0;
     }
     case "uuid":
       await Deno.stdout.write(await readUuid(command.program));
       return 0;
     case "stamp": {
-      const result = await stampUuid(command.program, {
-        force: command.force,
-        ...(command.uuid === undefined ? {} : { uuid: command.uuid }),
-        ...(command.output === undefined ? {} : { output: command.output }),
-      });
+      const { kind: _, program, ...options } = command;
+      const result = await stampUuid(program, options);
       // deno-lint-ignore no-console
       console.log(`stamped ${result.output} with .uuid ${result.uuid}`);
       return 0;
     }
     case "list": {
-      const rows = listRows(
-        await readCatalog(command.directory, {
-          ...(command.program === undefined
-            ? {}
-            : { program: command.program }),
-          ...(command.pid === undefined ? {} : { pid: command.pid }),
-          ...(command.since === undefined ? {} : { since: command.since }),
-        }),
-      );
+      const { kind: _, directory, json: _json, ...filter } = command;
+      const rows = listRows(await readCatalog(directory, filter));
       // deno-lint-ignore no-console
       console.log(
         command.json ? JSON.stringify(rows, null, 2) : formatRows(rows),
       );
       return 0;
     }
-    case "extract":
-      await extractCore(command.directory, command.id, {
-        output: command.output,
-        force: command.force,
-      });
+    case "extract": {
+      const { kind: _, directory, id, ...options } = command;
+      await extractCore(directory, id, options);
       return 0;
-    case "debug":
-      return await debugCore(command.directory, command.id, {
-        ...(command.debugger === undefined
-          ? {}
-          : { debugger: command.debugger }),
-      });
+    }
+    case "debug": {
+      const { kind: _, directory, id, ...options } = command;
+      return await debugCore(directory, id, options);
+    }
     case "info": {
       const description = await describeFile(
         await resolveInfoTarget(command.file, command.directory),
@@ -302,19 +233,18 @@ async function capture(
       command = parseCaptureArgs([...config.args, ...args]);
       command.warnings.unshift(...config.warnings);
     }
+    const {
+      kind: _,
+      defaultDirectory: _default,
+      configPath: _config,
+      ...options
+    } = command;
     const result = await captureCore(Deno.stdin.readable, {
-      directory: command.directory,
-      format: command.format,
-      facts: command.facts,
-      store: command.store,
-      warnings: command.warnings,
+      ...options,
       signal: stop.signal,
       // Closing the pipe lets the kernel release the crashed process while
       // the archive is finished, synced and described.
       release: () => void releaseStdin(),
-      ...(command.argument === undefined ? {} : { argument: command.argument }),
-      ...(command.level === undefined ? {} : { level: command.level }),
-      ...(command.jobs === undefined ? {} : { jobs: command.jobs }),
     });
     // One kernel log line per crash (/dev/kmsg is rate limited) that says
     // where the core is, or why it is not and where its record is.

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { writeFileAtomic } from "../lib/fs/mod.ts";
-import type { FilePatch } from "../lib/fs/mod.ts";
 import {
   extraFieldEnd,
   type GzipIndex,
@@ -25,19 +24,12 @@ async function compressIndexed(
   options: { expectedSize?: number; level?: number } = {},
 ): Promise<void> {
   using source = await Deno.open(input);
-  let patch: FilePatch | undefined;
-  await writeFileAtomic(
-    output,
-    parallelCompress(source.readable, {
-      jobs: 2,
-      ...(options.level === undefined ? {} : { level: options.level }),
-      index: {
-        expectedSize: () => options.expectedSize,
-        onPatch: (p) => patch = p,
-      },
-    }),
-    { amend: () => patch },
-  );
+  const compressed = parallelCompress(source.readable, {
+    jobs: 2,
+    ...(options.level === undefined ? {} : { level: options.level }),
+    index: { expectedSize: () => options.expectedSize },
+  });
+  await writeFileAtomic(output, compressed, { amend: compressed.amendment });
 }
 
 async function indexOf(path: string): Promise<GzipIndex | undefined> {

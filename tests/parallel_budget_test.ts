@@ -12,7 +12,6 @@ import {
   parallelCompress,
   type ParallelCompressOptions,
 } from "../lib/compress/mod.ts";
-import type { FilePatch } from "../lib/fs/mod.ts";
 import { mixed, pythonInflate, seededRandom, tempDir } from "./_helpers.ts";
 
 const MiB = 1 << 20;
@@ -74,21 +73,14 @@ async function run(
   compressor: typeof parallelCompress = parallelCompress,
 ): Promise<Run> {
   const input = source(INPUT);
-  let patch: FilePatch | undefined;
   const ends: CompressEnd[] = [];
   const stream = compressor(input.stream, {
     ...options,
-    ...(withIndex
-      ? {
-        index: {
-          expectedSize: () => INPUT.length,
-          onPatch: (p: FilePatch) => patch = p,
-        },
-      }
-      : {}),
+    ...(withIndex ? { index: { expectedSize: () => INPUT.length } } : {}),
     onEnd: (end) => ends.push(end),
   });
   const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  const patch = stream.amendment.patch;
   assert.equal(ends.length, 1, "onEnd is called exactly once");
   if (patch !== undefined) bytes.set(patch.bytes, patch.offset);
   return {

@@ -27,7 +27,7 @@
 import { basename, join } from "node:path";
 import { DEFAULT_DIRECTORY, type StoreOptions } from "../store/mod.ts";
 import type { KernelFacts } from "../process/mod.ts";
-import { type FilePatch, writeFileAtomic } from "../fs/mod.ts";
+import { writeFileAtomic } from "../fs/mod.ts";
 import {
   DEFAULT_PARALLEL_LEVEL,
   type Format,
@@ -68,7 +68,7 @@ import {
   type PolicyLimits,
   type Removal,
 } from "../store/mod.ts";
-import { resolveSize, type SizeSpec } from "../util/mod.ts";
+import { compact, resolveSize, type SizeSpec } from "../util/mod.ts";
 import { type ClockReading, readClocks, selfIdentity } from "../process/mod.ts";
 import { errorText, printable } from "../util/mod.ts";
 
@@ -572,7 +572,7 @@ async function admitCapture(
     const history = read.filter((r) => !unstored.has(r.base));
     const { free } = await fileSystemSpace(directory);
     const verdict = admit(ledger.entries, {
-      ...(refused === undefined ? {} : { refused }),
+      ...compact({ refused }),
       rateKey: capture.rateKey,
       sidecarBytes: RESERVATION_BYTES + UUID_ROOM,
       free,
@@ -623,7 +623,7 @@ async function admitCapture(
     return {
       base,
       reservation,
-      ...(verdict.reason === undefined ? {} : { reason: verdict.reason }),
+      ...compact({ reason: verdict.reason }),
       record,
     };
   }, { warnings });
@@ -754,9 +754,7 @@ function metadataOf(
     report: parts.report,
     facts: capture.facts,
     ...parts.identity,
-    ...(capture.options.argument === undefined
-      ? {}
-      : { argument: capture.options.argument }),
+    ...compact({ argument: capture.options.argument }),
     stored: {
       archive: parts.archive,
       format: capture.format,
@@ -824,7 +822,6 @@ async function streamArchive(
   const { directory, options, warnings } = capture;
   const signal = options.signal;
   const claim = claimer(capture, admitted);
-  let patch: FilePatch | undefined;
   let end: { inputBytes: number; cut: boolean } | undefined;
   let written = 0;
   // A byte stream: the compressor's block buffers are handed down, and the
@@ -881,19 +878,19 @@ async function streamArchive(
           ? undefined
           : Math.min(declared, source.limit);
       },
-      onPatch: (p) => patch = p,
     },
     maxOutput: (needed: number) => claim.allowance(needed),
     onEnd: (e) => end = e,
-  }).pipeThrough(watch(capture, (n) => written = n));
+  });
+  const counted = compressed.pipeThrough(watch(capture, (n) => written = n));
   const path = join(directory, admitted.base + formatExtension(capture.format));
   try {
-    const archive = await writeFileAtomic(path, compressed, {
+    const archive = await writeFileAtomic(path, counted, {
       mode: capture.mode,
-      amend: () => patch,
+      amend: compressed.amendment,
       // A signal stops the write wherever it waits (a stalled producer,
       // workers that do not answer).
-      ...(signal === undefined ? {} : { signal }),
+      ...compact({ signal }),
     });
     // Cut at the claim: reading stops there, and the process is released.
     if (end?.cut) await source.stop();
@@ -1062,7 +1059,7 @@ async function describe(
       },
       compressedSize: archiveName === null ? null : outcome.compressedSize,
       identity: withDetails ? identity : {},
-      ...(uuidFile === undefined ? {} : { uuidFile }),
+      ...compact({ uuidFile }),
     });
   // Uncounted first, so that the record says so if that fails.
   if (archiveName === null) {

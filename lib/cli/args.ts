@@ -11,62 +11,75 @@
  */
 
 import { parseArgs } from "node:util";
+import {
+  flagNames,
+  parseArgsOptions,
+  parserFlags,
+  SUBCOMMANDS,
+  subcommandUsage,
+} from "./flags.ts";
 import type { Format } from "../compress/mod.ts";
-import { parseDuration, parseRate, parseSize } from "../util/mod.ts";
-import { errorText, printable } from "../util/mod.ts";
+import {
+  compact,
+  errorText,
+  parseDuration,
+  parseRate,
+  parseSize,
+  printable,
+} from "../util/mod.ts";
 import type { KernelFacts } from "../process/mod.ts";
-import { DEFAULT_DIRECTORY, type StoreOptions } from "../store/mod.ts";
+import {
+  type CatalogFilter,
+  DEFAULT_DIRECTORY,
+  type StoreOptions,
+} from "../store/mod.ts";
+import type { CaptureOptions } from "../capture/mod.ts";
+import type {
+  CompressFileOptions,
+  DebugOptions,
+  DecompressFileOptions,
+  ExtractOptions,
+  StampOptions,
+} from "./commands/mod.ts";
 
 export { DEFAULT_DIRECTORY };
 export type { KernelFacts, StoreOptions };
 
-/** Capture a core from stdin into a store directory (`core_pattern` mode). */
-export interface CaptureCommand {
+/**
+ * Capture a core from stdin into a store directory (`core_pattern` mode):
+ * the capture's own options, as `captureCore` takes them.
+ */
+export interface CaptureCommand extends
+  Pick<
+    CaptureOptions,
+    "directory" | "argument" | "level" | "jobs"
+  >,
+  Required<Pick<CaptureOptions, "format" | "facts" | "store" | "warnings">> {
   kind: "capture";
-  /** Store directory (`-p`). */
-  directory: string;
   /** True when `-p` was not given (or was unusable) and the default applies. */
   defaultDirectory: boolean;
-  /** Name part from `-a`, not yet sanitised. */
-  argument?: string;
-  format: Format;
-  level?: number;
-  /** Worker threads for compression. */
-  jobs?: number;
-  facts: KernelFacts;
-  /** Store limits and hooks; defaults apply to what is absent. */
-  store: StoreOptions;
   /** `--config FILE`: where more options are read from. */
   configPath?: string;
-  /** Problems with the arguments; the capture goes on with defaults. */
-  warnings: string[];
 }
 
-/** Compress a file (or stdin) with `-c -f`. */
-export interface CompressCommand {
+/** Compress a file (or stdin) with `-c -f`: `compressFile`'s options. */
+export interface CompressCommand
+  extends
+    Omit<CompressFileOptions, "onProgress" | "format" | "force">,
+    Required<Pick<CompressFileOptions, "format" | "force">> {
   kind: "compress";
   /** Input path, or `-` for stdin. */
   input: string;
-  /** Output path, `-` for stdout, or undefined for the default name. */
-  output?: string;
-  format: Format;
-  level?: number;
-  /** Worker threads for compression. */
-  jobs?: number;
-  /** Replace an existing output file. */
-  force: boolean;
 }
 
 /** Decompress a gzip or zlib file (or stdin) with `-d`. */
-export interface DecompressCommand {
+export interface DecompressCommand
+  extends
+    Omit<DecompressFileOptions, "onProgress" | "force">,
+    Required<Pick<DecompressFileOptions, "force">> {
   kind: "decompress";
   /** Input path, or `-` for stdin. */
   input: string;
-  /** Output path, `-` for stdout, or undefined for the default name. */
-  output?: string;
-  /** Worker threads for a file written by the parallel compressor. */
-  jobs?: number;
-  force: boolean;
 }
 
 /** `uuid PROG`: print a program's `.uuid` bytes. */
@@ -76,15 +89,10 @@ export interface UuidCommand {
 }
 
 /** `stamp PROG [--uuid TEXT] [-o OUT] [--force]`: add a `.uuid` section. */
-export interface StampCommand {
+export interface StampCommand
+  extends Omit<StampOptions, "force">, Required<Pick<StampOptions, "force">> {
   kind: "stamp";
   program: string;
-  /** The text to stamp; a random UUID when undefined. */
-  uuid?: string;
-  /** Where to write the stamped program; in place when undefined. */
-  output?: string;
-  /** Replace an existing `.uuid` (and an existing output file). */
-  force: boolean;
 }
 
 /** `info FILE|ID [--json]`: describe a program, a core, or a stored core. */
@@ -97,31 +105,28 @@ export interface InfoCommand {
   directory: string;
 }
 
-/** `list [PROGRAM]`: the stored cores, oldest first. */
-export interface ListCommand {
+/** `list [PROGRAM]`: the stored cores, oldest first, filtered. */
+export interface ListCommand extends CatalogFilter {
   kind: "list";
   directory: string;
   json: boolean;
-  program?: string;
-  pid?: number;
-  since?: Date;
 }
 
 /** `extract ID -o FILE`: the raw core, sparse. */
-export interface ExtractCommand {
+export interface ExtractCommand
+  extends
+    Omit<ExtractOptions, "force">,
+    Required<Pick<ExtractOptions, "force">> {
   kind: "extract";
   id: string;
   directory: string;
-  output: string;
-  force: boolean;
 }
 
 /** `debug ID`: gdb (or another debugger) on the program and the core. */
-export interface DebugCommand {
+export interface DebugCommand extends DebugOptions {
   kind: "debug";
   id: string;
   directory: string;
-  debugger?: string;
 }
 
 /** Print usage. */
@@ -161,73 +166,16 @@ export class UsageError extends Error {
 }
 
 /** The option table shared by the strict and the lenient parser. */
-const OPTIONS = {
-  compress: { type: "boolean", short: "c" },
-  decompress: { type: "boolean", short: "d" },
-  path: { type: "string", short: "p" },
-  argument: { type: "string", short: "a" },
-  file: { type: "string", short: "f" },
-  output: { type: "string", short: "o" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-  format: { type: "string", short: "F" },
-  level: { type: "string", short: "l" },
-  jobs: { type: "string", short: "j" },
-  force: { type: "boolean" },
-  pid: { type: "string", short: "P" },
-  uid: { type: "string", short: "u" },
-  gid: { type: "string", short: "g" },
-  signal: { type: "string", short: "s" },
-  time: { type: "string", short: "t" },
-  exe: { type: "string", short: "E" },
-  rlimit: { type: "string", short: "r" },
-  dumpable: { type: "string", short: "D" },
-  hostname: { type: "string", short: "H" },
-  "max-use": { type: "string" },
-  "keep-free": { type: "string" },
-  "max-count": { type: "string" },
-  "max-records": { type: "string" },
-  "max-size": { type: "string" },
-  "max-age": { type: "string" },
-  rate: { type: "string" },
-  "ignore-rlimit": { type: "boolean" },
-  mode: { type: "string" },
-  before: { type: "string" },
-  after: { type: "string" },
-  config: { type: "string" },
-} as const;
+const OPTIONS = parseArgsOptions(parserFlags());
 
-/** Store options of capture mode (also read from the config file). */
-const STORE_OPTIONS = [
-  "max-use",
-  "keep-free",
-  "max-count",
-  "max-records",
-  "max-size",
-  "max-age",
-  "rate",
-  "ignore-rlimit",
-  "mode",
-  "before",
-  "after",
-  "config",
-] as const;
-
-type OptionName = keyof typeof OPTIONS;
+type OptionName = string;
 type Values = Partial<Record<OptionName, string | boolean>>;
 
+/** Store options of capture mode (also read from the config file). */
+const STORE_OPTIONS = flagNames("store");
+
 /** Options that only make sense in capture mode. */
-const FACT_OPTIONS = [
-  "pid",
-  "uid",
-  "gid",
-  "signal",
-  "time",
-  "exe",
-  "rlimit",
-  "dumpable",
-  "hostname",
-] as const;
+const FACT_OPTIONS = flagNames("fact") as (keyof KernelFacts)[];
 
 /** Flags of the original tool or of gzip that users may reach for. */
 const RENAMED: Record<string, string> = {
@@ -254,11 +202,8 @@ const RENAMED: Record<string, string> = {
  */
 export function parseCommand(args: string[]): Command {
   const first = args[0];
-  if (first !== undefined && Object.hasOwn(SUBCOMMAND_OPTIONS, first)) {
-    return parseSubcommand(
-      first as keyof typeof SUBCOMMAND_OPTIONS,
-      args.slice(1),
-    );
+  if (first !== undefined && SUBCOMMAND_TABLE.has(first)) {
+    return parseSubcommand(first as SubcommandName, args.slice(1));
   }
   if (isCaptureLine(args)) return parseCaptureArgs(args);
   for (const arg of args) {
@@ -316,9 +261,9 @@ export function parseCommand(args: string[]): Command {
     }
   }
   const input = values.file === undefined ? "-" : String(values.file);
-  const output = values.output === undefined ? {} : {
-    output: String(values.output),
-  };
+  const output = values.output === undefined
+    ? undefined
+    : String(values.output);
   const force = values.force === true;
   if (values.decompress) {
     for (const name of ["format", "level"] as const) {
@@ -332,8 +277,7 @@ export function parseCommand(args: string[]): Command {
     return {
       kind: "decompress",
       input,
-      ...output,
-      ...(jobs === undefined ? {} : { jobs }),
+      ...compact({ output, jobs }),
       force,
     };
   }
@@ -343,10 +287,8 @@ export function parseCommand(args: string[]): Command {
   return {
     kind: "compress",
     input,
-    ...output,
+    ...compact({ output, level, jobs }),
     format,
-    ...(level === undefined ? {} : { level }),
-    ...(jobs === undefined ? {} : { jobs }),
     force,
   };
 }
@@ -394,7 +336,7 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
     }
     joinTo = undefined;
     const [name, inline] = option;
-    if (OPTIONS[name].type === "boolean") {
+    if (OPTIONS[name]!.type === "boolean") {
       if (name === "ignore-rlimit") values[name] = "true";
       else if (name !== "compress") {
         warnings.push(`ignored option '${printable(arg)}' in capture mode`);
@@ -458,13 +400,15 @@ export function parseCaptureArgs(args: string[]): CaptureCommand {
     kind: "capture",
     directory: directory === "" ? DEFAULT_DIRECTORY : directory,
     defaultDirectory: values.path === undefined || directory === "",
-    ...(values.argument === undefined ? {} : { argument: values.argument }),
+    ...compact({
+      argument: values.argument,
+      level,
+      jobs,
+      configPath: values.config,
+    }),
     format,
-    ...(level === undefined ? {} : { level }),
-    ...(jobs === undefined ? {} : { jobs }),
     facts,
     store,
-    ...(values.config === undefined ? {} : { configPath: values.config }),
     warnings,
   };
 }
@@ -541,52 +485,24 @@ function parseStoreOptions(
   return store;
 }
 
-const SUBCOMMAND_OPTIONS = {
-  uuid: {},
-  stamp: {
-    uuid: { type: "string" },
-    output: { type: "string", short: "o" },
-    force: { type: "boolean" },
-  },
-  info: { json: { type: "boolean" }, path: { type: "string", short: "p" } },
-  list: {
-    json: { type: "boolean" },
-    path: { type: "string", short: "p" },
-    pid: { type: "string" },
-    since: { type: "string" },
-  },
-  extract: {
-    path: { type: "string", short: "p" },
-    output: { type: "string", short: "o" },
-    force: { type: "boolean" },
-  },
-  debug: {
-    path: { type: "string", short: "p" },
-    debugger: { type: "string" },
-  },
-} as const;
+type SubcommandName = "uuid" | "stamp" | "info" | "list" | "extract" | "debug";
 
-const SUBCOMMAND_USAGE: Record<keyof typeof SUBCOMMAND_OPTIONS, string> = {
-  uuid: "PROG",
-  stamp: "PROG [--uuid TEXT] [-o OUT] [--force]",
-  info: "FILE|ID [-p DIR] [--json]",
-  list: "[PROGRAM] [-p DIR] [--pid PID] [--since TIME] [--json]",
-  extract: "ID -o FILE [-p DIR] [--force]",
-  debug: "ID [-p DIR] [--debugger CMD]",
-};
+const SUBCOMMAND_TABLE = new Map(SUBCOMMANDS.map((s) => [s.name, s]));
 
 /** The subcommands: strict, each with its own options. */
 function parseSubcommand(
-  name: keyof typeof SUBCOMMAND_OPTIONS,
+  name: SubcommandName,
   args: string[],
 ): Command {
+  const subcommand = SUBCOMMAND_TABLE.get(name)!;
+  const usage = subcommandUsage(subcommand);
   let values: Record<string, unknown>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args,
       options: {
-        ...SUBCOMMAND_OPTIONS[name],
+        ...parseArgsOptions(subcommand.flags),
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -603,9 +519,7 @@ function parseSubcommand(
     throw new UsageError(
       `Cannot run '${name}': expected ${least === 0 ? "at most one" : "one"} ${
         name === "list" ? "program name" : "file"
-      }, found ${positionals.length} (usage: gzcoredump ${name} ${
-        SUBCOMMAND_USAGE[name]
-      })`,
+      }, found ${positionals.length} (usage: gzcoredump ${name} ${usage})`,
     );
   }
   const file = positionals[0];
@@ -626,8 +540,7 @@ function parseSubcommand(
       return {
         kind: "stamp",
         program: file!,
-        ...(text("uuid") === undefined ? {} : { uuid: text("uuid")! }),
-        ...(text("output") === undefined ? {} : { output: text("output")! }),
+        ...compact({ uuid: text("uuid"), output: text("output") }),
         force: values.force === true,
       };
     case "list": {
@@ -646,16 +559,18 @@ function parseSubcommand(
         kind: "list",
         directory,
         json: values.json === true,
-        ...(file === undefined ? {} : { program: file }),
-        ...(pid === undefined ? {} : { pid: Number(pid) }),
-        ...(sinceTime === undefined ? {} : { since: sinceTime }),
+        ...compact({
+          program: file,
+          pid: pid === undefined ? undefined : Number(pid),
+          since: sinceTime,
+        }),
       };
     }
     case "extract": {
       const output = text("output");
       if (output === undefined) {
         throw new UsageError(
-          `Cannot run 'extract': expected '-o FILE' (usage: gzcoredump extract ${SUBCOMMAND_USAGE.extract})`,
+          `Cannot run 'extract': expected '-o FILE' (usage: gzcoredump extract ${usage})`,
         );
       }
       return {
@@ -671,9 +586,7 @@ function parseSubcommand(
         kind: "debug",
         id: file!,
         directory,
-        ...(text("debugger") === undefined
-          ? {}
-          : { debugger: text("debugger")! }),
+        ...compact({ debugger: text("debugger") }),
       };
   }
 }
@@ -703,7 +616,7 @@ function isCaptureLine(args: string[]): boolean {
     const option = lookupOption(options[i]!);
     if (option === undefined) continue;
     const [name, inline] = option;
-    if (OPTIONS[name].type === "string") {
+    if (OPTIONS[name]!.type === "string") {
       if (inline === undefined) i++;
       continue;
     }
@@ -729,7 +642,7 @@ function lookupOption(
   }
   if (arg.length === 2 && arg[0] === "-") {
     for (const [name, spec] of Object.entries(OPTIONS)) {
-      if ("short" in spec && spec.short === arg[1]) {
+      if (spec.short === arg[1]) {
         return [name as OptionName, undefined];
       }
     }

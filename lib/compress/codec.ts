@@ -8,6 +8,7 @@
 import { createGunzip, createInflate } from "node:zlib";
 import { gzipCompressStream } from "./gzip.ts";
 import {
+  type CompressedStream,
   type CompressEnd,
   type IndexOptions,
   parallelCompress,
@@ -21,6 +22,7 @@ import {
   parallelInflate,
 } from "./parallel_inflate.ts";
 import { openByteSource } from "./_byte_source.ts";
+import { compact } from "../util/mod.ts";
 
 /** Compressed container formats the tool reads and writes. */
 export type Format = "gzip" | "zlib";
@@ -67,7 +69,7 @@ export function compressStream(
   options: CompressOptions = {},
 ): ReadableWritablePair<Uint8Array, Uint8Array> {
   const { format = "gzip", level } = options;
-  const engine = level === undefined ? {} : { level };
+  const engine = compact({ level });
   return format === "gzip"
     ? gzipCompressStream(engine)
     : zlibCompressStream(engine);
@@ -155,7 +157,7 @@ export interface CompressAllOptions extends CompressOptions {
 export function compress(
   input: ReadableStream<Uint8Array>,
   options: CompressAllOptions = {},
-): ReadableStream<Uint8Array> {
+): CompressedStream {
   const { format = "gzip", level, jobs = navigator.hardwareConcurrency || 1 } =
     options;
   const { onEnd } = options;
@@ -165,25 +167,27 @@ export function compress(
       level: level ?? DEFAULT_PARALLEL_LEVEL,
       jobs,
       inline: options.inline ?? jobs <= 1,
-      ...(options.index === undefined ? {} : { index: options.index }),
-      ...(options.fallback === undefined ? {} : { fallback: options.fallback }),
-      ...(options.onWarning === undefined
-        ? {}
-        : { onWarning: options.onWarning }),
-      ...(options.maxOutput === undefined
-        ? {}
-        : { maxOutput: options.maxOutput }),
-      ...(onEnd === undefined ? {} : { onEnd }),
+      ...compact({
+        index: options.index,
+        fallback: options.fallback,
+        onWarning: options.onWarning,
+        maxOutput: options.maxOutput,
+        onEnd,
+      }),
     });
   }
   const engine = compressStream({
     format,
-    ...(level === undefined ? {} : { level }),
+    ...compact({ level }),
   });
-  if (onEnd === undefined) return input.pipeThrough(engine);
+  // No chunk index without the parallel compressor: nothing to amend.
+  const amendment = { patch: undefined };
+  if (onEnd === undefined) {
+    return Object.assign(input.pipeThrough(engine), { amendment });
+  }
   // CompressionStream takes the whole input: only the count is needed.
   let inputBytes = 0;
-  return input
+  const stream = input
     .pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
@@ -200,6 +204,7 @@ export function compress(
         },
       }),
     );
+  return Object.assign(stream, { amendment });
 }
 
 /** The file name extension of a format: `.gz` or `.zz`. */

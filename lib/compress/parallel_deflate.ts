@@ -32,7 +32,7 @@ import {
 } from "./checksum.ts";
 import { deflateBlock } from "./_deflate_block.ts";
 import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
-import type { FilePatch } from "../fs/mod.ts";
+import type { Amendment, FilePatch } from "../fs/mod.ts";
 import {
   indexBuilder,
   indexedGzipHeader,
@@ -165,8 +165,15 @@ export interface IndexOptions {
    * room it needs.
    */
   expectedSize?: () => number | undefined;
-  /** Receives the index before the stream closes. */
-  onPatch(patch: FilePatch): void;
+}
+
+/**
+ * The compressed bytes, and the handle on the chunk index to write over
+ * the header once they are all written (with `index`; else none).
+ */
+export interface CompressedStream extends ReadableStream<Uint8Array> {
+  /** Pass to `writeFileAtomic`'s `amend`. */
+  readonly amendment: Amendment;
 }
 
 /** A block on its way out, in input order. */
@@ -215,7 +222,8 @@ interface Slot {
 export function parallelCompress(
   input: ReadableStream<Uint8Array>,
   options: ParallelCompressOptions = {},
-): ReadableStream<Uint8Array> {
+): CompressedStream {
+  const amendment: { patch: FilePatch | undefined } = { patch: undefined };
   const {
     format = "gzip",
     level = 5,
@@ -508,7 +516,7 @@ export function parallelCompress(
     enqueue(controller, FINAL_BLOCK);
     if (builder !== undefined) {
       builder.add(FINAL_BLOCK.length, 0);
-      index!.onPatch(builder.patch());
+      amendment.patch = builder.patch();
     }
     const trailer = new Uint8Array(trailerLength);
     const view = new DataView(trailer.buffer);
@@ -528,7 +536,7 @@ export function parallelCompress(
     controller.close();
   };
 
-  return new ReadableStream<Uint8Array>({
+  const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         if (!started) {
@@ -620,6 +628,7 @@ export function parallelCompress(
       await source.cancel(reason);
     },
   }, { highWaterMark: 0 });
+  return Object.assign(stream, { amendment });
 }
 
 const zeroBlocks = new Map<string, Uint8Array>();

@@ -12,12 +12,22 @@
 
 import { basename, dirname, join } from "node:path";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
-import { isSharedZeros, isZero } from "../util/mod.ts";
+import { compact, isSharedZeros, isZero } from "../util/mod.ts";
 
 /** Bytes to write over a file at an offset once its data is complete. */
 export interface FilePatch {
   offset: number;
   bytes: Uint8Array;
+}
+
+/**
+ * A handle on bytes to write over a file once its data is complete, given
+ * by the data's producer (the compressor's chunk index) and read by the
+ * sink at the end.
+ */
+export interface Amendment {
+  /** The patch, once the producer has it; undefined: none. */
+  readonly patch: FilePatch | undefined;
 }
 
 /** Options for {@linkcode writeFileAtomic}. */
@@ -48,13 +58,13 @@ export interface WriteFileAtomicOptions {
    */
   sparse?: boolean;
   /**
-   * Called once all the data is written: bytes to write over the file at
-   * an offset before it is synced (a header that could only be completed
-   * at the end).
+   * Read once all the data is written: bytes to write over the file at an
+   * offset before it is synced (a header that could only be completed at
+   * the end).
    *
    * @default {undefined}
    */
-  amend?: () => FilePatch | undefined;
+  amend?: Amendment;
   /**
    * `fsync` the file before publishing it, so that it survives a power
    * loss, not only a crash of the process. Off is for copies whose source
@@ -109,9 +119,9 @@ export async function writeFileAtomic(
       fileSink(temp.file, path, {
         sparse,
         sync: options.sync ?? true,
-        ...(options.amend === undefined ? {} : { amend: options.amend }),
+        ...compact({ amend: options.amend }),
       }),
-      options.signal === undefined ? {} : { signal: options.signal },
+      compact({ signal: options.signal }),
     );
     return await publish(temp.path, path, { replace, unique });
   } catch (error) {
@@ -227,7 +237,7 @@ function fileSink(
       try {
         // Trailing holes: the size is set without writing them.
         if (sparse && written < position) await file.truncate(position);
-        const patch = amend?.();
+        const patch = amend?.patch;
         if (patch !== undefined) {
           if (patch.offset + patch.bytes.length > position) {
             throw new RangeError(

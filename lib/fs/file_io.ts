@@ -6,8 +6,9 @@
  * @module
  */
 
-import { type FilePatch, writeFileAtomic } from "./atomic_file.ts";
+import { type Amendment, writeFileAtomic } from "./atomic_file.ts";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
+import { compact } from "../util/mod.ts";
 
 /** Reports bytes read so far and the input size when known. */
 export type ProgressCallback = (
@@ -137,7 +138,7 @@ export async function writeOutput(
   options: {
     force: boolean;
     sparse?: boolean;
-    amend?: () => FilePatch | undefined;
+    amend?: Amendment;
   },
 ): Promise<string> {
   if (path === "-") {
@@ -174,6 +175,6 @@ export async function writeOutput(
     // The input is kept: like gzip and zstd, no fsync (a stored core from
     // the capture path is synced).
     sync: false,
-    ...(options.amend === undefined ? {} : { amend: options.amend }),
+    ...compact({ amend: options.amend }),
   });
 }

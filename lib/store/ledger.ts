@@ -14,7 +14,7 @@ import { writeFileAtomic } from "../fs/mod.ts";
 import { type ClockReading, isAlive } from "../process/mod.ts";
 import { listStore, removeFiles, type StoreEntry } from "./store.ts";
 import type { PolicyEntry } from "./policy.ts";
-import { errorText } from "../util/mod.ts";
+import { compact, errorText } from "../util/mod.ts";
 
 /** An archive's file name as a sidecar names it. */
 const ENTRY_NAME = /^Core_[^/]*\.(gz|zz)$/;
@@ -171,7 +171,7 @@ export async function readLedger(
     };
     ledger.entries.push({
       entry,
-      ...(metadata === undefined ? {} : { metadata }),
+      ...compact({ metadata }),
       base: entry.base,
       archive: entry.archive !== undefined ||
         (live && typeof metadata?.archive === "string"),
@@ -181,10 +181,7 @@ export async function readLedger(
       stored,
       nameTime: entry.time.getTime(),
       claim: live ? capture?.claim ?? 0 : 0,
-      ...(capture?.rate_key === undefined ? {} : { rateKey: capture.rate_key }),
-      ...(capture?.protects === undefined
-        ? {}
-        : { protects: capture.protects }),
+      ...compact({ rateKey: capture?.rate_key, protects: capture?.protects }),
     });
   }
   return ledger;

@@ -24,6 +24,7 @@
 import type { ClockReading } from "../process/mod.ts";
 import type { RateRecord } from "./rate_limit.ts";
 import type { Rate } from "../util/mod.ts";
+import { compact } from "../util/mod.ts";
 
 /** Wall-clock times before this are taken for an unset clock. */
 export const PLAUSIBLE_SINCE_MS = Date.UTC(2020, 0, 1);
@@ -327,7 +328,7 @@ export function admit(
   return {
     remove,
     reanchor: reanchor.filter((base) => !gone.has(base)),
-    ...(reason === undefined ? {} : { reason }),
+    ...compact({ reason }),
     claim,
     seq,
     protects,

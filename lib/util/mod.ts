@@ -10,3 +10,4 @@ export * from "./memory.ts";
 export * from "./text.ts";
 export * from "./units.ts";
 export * from "./worker_pool.ts";
+export * from "./compact.ts";

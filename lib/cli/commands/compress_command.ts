@@ -5,13 +5,13 @@
  */
 
 import { compress, type Format, formatExtension } from "../../compress/mod.ts";
-import type { FilePatch } from "../../fs/mod.ts";
 import {
   openInput,
   type ProgressCallback,
   progressStream,
   writeOutput,
 } from "../../fs/mod.ts";
+import { compact } from "../../util/mod.ts";
 
 export type { ProgressCallback } from "../../fs/mod.ts";
 
@@ -84,16 +84,15 @@ export async function compressFile(
   }
   // A file (not stdout) gets the chunk index that parallel decompression
   // reads: it is written over the header once the data is complete.
-  let patch: FilePatch | undefined;
   const index = output === "-" ? undefined : {
     expectedSize: () => source.size,
-    onPatch: (p: FilePatch) => patch = p,
   };
-  data = compress(data, {
+  const compressed = compress(data, {
     format,
-    ...(level === undefined ? {} : { level }),
-    ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
-    ...(index === undefined ? {} : { index }),
+    ...compact({ level, jobs: options.jobs, index }),
   });
-  return await writeOutput(output, data, { force, amend: () => patch });
+  return await writeOutput(output, compressed, {
+    force,
+    amend: compressed.amendment,
+  });
 }

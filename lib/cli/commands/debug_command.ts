@@ -37,6 +37,17 @@ type HandledSignal = keyof typeof EXIT_CODES;
 /** How long a debugger has to end after SIGTERM or SIGHUP, before SIGKILL. */
 export const KILL_AFTER_MS = 5000;
 
+/** Options for {@linkcode debugCore}. */
+export interface DebugOptions {
+  /**
+   * The debugger and its arguments, split on spaces; the program and the
+   * core are added last.
+   *
+   * @default {"gdb"}
+   */
+  debugger?: string;
+}
+
 /**
  * Runs a debugger on a stored crash: `DEBUGGER... PROGRAM CORE`.
  *
@@ -56,7 +67,7 @@ export const KILL_AFTER_MS = 5000;
 export async function debugCore(
   directory: string,
   id: string,
-  options: { debugger?: string } = {},
+  options: DebugOptions = {},
 ): Promise<number> {
   const { path, record } = await archiveOf(directory, id);
   const program = record.metadata?.exe?.replace(/ \(deleted\)$/, "");

@@ -13,6 +13,7 @@ import {
   progressStream,
   writeOutput,
 } from "../../fs/mod.ts";
+import { compact } from "../../util/mod.ts";
 
 /** Options for {@linkcode decompressFile}. */
 export interface DecompressFileOptions {
@@ -100,8 +101,7 @@ export async function decompressFile(
       output,
       decompress(data, {
         label: source.label,
-        ...(source.size === undefined ? {} : { size: source.size }),
-        ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+        ...compact({ size: source.size, jobs: options.jobs }),
         // The file sink (or stdout) is done with each chunk before the next.
         transient: true,
       }),

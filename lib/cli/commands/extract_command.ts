@@ -42,6 +42,18 @@ export async function archiveOf(directory: string, id: string) {
   return { path: join(directory, record.entry.archive), record };
 }
 
+/** Options for {@linkcode extractCore}. */
+export interface ExtractOptions {
+  /** The raw core's path; `-` is stdout. */
+  output: string;
+  /**
+   * Replace an existing file.
+   *
+   * @default {false}
+   */
+  force?: boolean;
+}
+
 /**
  * Writes the raw core of a stored crash to `output`, sparse; `-` is stdout,
  * where a reader that closes the pipe early (`| head`) ends it quietly.
@@ -61,7 +73,7 @@ export async function archiveOf(directory: string, id: string) {
 export async function extractCore(
   directory: string,
   id: string,
-  options: { output: string; force?: boolean },
+  options: ExtractOptions,
 ): Promise<string> {
   const { path } = await archiveOf(directory, id);
   const file = await openRegularFile(path);

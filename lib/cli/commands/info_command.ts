@@ -18,6 +18,7 @@ import {
 } from "../../elf/mod.ts";
 import { buildMetadata, type CoreMetadata } from "../../store/mod.ts";
 import { type ProgramInfo, readProgramInfo } from "../../elf/mod.ts";
+import { compact } from "../../util/mod.ts";
 
 /** What {@linkcode describeFile} found. */
 export type FileDescription =
@@ -112,8 +113,8 @@ export async function describeFile(path: string): Promise<FileDescription> {
   const computed = buildMetadata({
     time: info.mtime ?? new Date(0),
     report: inspector.report,
-    ...(format === undefined ? {} : {
-      stored: {
+    ...compact({
+      stored: format === undefined ? undefined : {
         archive: basename(path),
         format,
         level: undefined,
