@@ -30,8 +30,10 @@ export interface HookOptions {
  * @example Usage
  * ```ts
  * import { runHook } from "./hooks.ts";
- * await runHook(["/bin/true"], []); // undefined
- * await runHook(["/bin/false"], []); // "hook '/bin/false' exited with 1"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(await runHook(["/bin/true"], []), undefined);
+ * assert.match(String(await runHook(["/bin/false"], [])), /exited with 1/);
  * ```
  */
 export async function runHook(

@@ -55,6 +55,7 @@ export interface CaptureCommand extends
     "directory" | "argument" | "level" | "jobs"
   >,
   Required<Pick<CaptureOptions, "format" | "facts" | "store" | "warnings">> {
+  /** Which command: `capture`. */
   kind: "capture";
   /** True when `-p` was not given (or was unusable) and the default applies. */
   defaultDirectory: boolean;
@@ -67,6 +68,7 @@ export interface CompressCommand
   extends
     Omit<CompressFileOptions, "onProgress" | "format" | "force">,
     Required<Pick<CompressFileOptions, "format" | "force">> {
+  /** Which command: `compress`. */
   kind: "compress";
   /** Input path, or `-` for stdin. */
   input: string;
@@ -77,6 +79,7 @@ export interface DecompressCommand
   extends
     Omit<DecompressFileOptions, "onProgress" | "force">,
     Required<Pick<DecompressFileOptions, "force">> {
+  /** Which command: `decompress`. */
   kind: "decompress";
   /** Input path, or `-` for stdin. */
   input: string;
@@ -84,22 +87,28 @@ export interface DecompressCommand
 
 /** `uuid PROG`: print a program's `.uuid` bytes. */
 export interface UuidCommand {
+  /** Which command: `uuid`. */
   kind: "uuid";
+  /** The program's path. */
   program: string;
 }
 
 /** `stamp PROG [--uuid TEXT] [-o OUT] [--force]`: add a `.uuid` section. */
 export interface StampCommand
   extends Omit<StampOptions, "force">, Required<Pick<StampOptions, "force">> {
+  /** Which command: `stamp`. */
   kind: "stamp";
+  /** The program's path. */
   program: string;
 }
 
 /** `info FILE|ID [--json]`: describe a program, a core, or a stored core. */
 export interface InfoCommand {
+  /** Which command: `info`. */
   kind: "info";
   /** A path, or an ID in the store (a core's file name or a program name). */
   file: string;
+  /** `--json`: the description as JSON. */
   json: boolean;
   /** The store an ID is looked up in. */
   directory: string;
@@ -107,8 +116,11 @@ export interface InfoCommand {
 
 /** `list [PROGRAM]`: the stored cores, oldest first, filtered. */
 export interface ListCommand extends CatalogFilter {
+  /** Which command: `list`. */
   kind: "list";
+  /** The store. */
   directory: string;
+  /** `--json`: the rows as JSON. */
   json: boolean;
 }
 
@@ -117,25 +129,33 @@ export interface ExtractCommand
   extends
     Omit<ExtractOptions, "force">,
     Required<Pick<ExtractOptions, "force">> {
+  /** Which command: `extract`. */
   kind: "extract";
+  /** The stored core: a file name, or a program meaning its newest. */
   id: string;
+  /** The store. */
   directory: string;
 }
 
 /** `debug ID`: gdb (or another debugger) on the program and the core. */
 export interface DebugCommand extends DebugOptions {
+  /** Which command: `debug`. */
   kind: "debug";
+  /** The stored core: a file name, or a program meaning its newest. */
   id: string;
+  /** The store. */
   directory: string;
 }
 
 /** Print usage. */
 export interface HelpCommand {
+  /** Which command: `help`. */
   kind: "help";
 }
 
 /** Print the version. */
 export interface VersionCommand {
+  /** Which command: `version`. */
   kind: "version";
 }
 
@@ -196,8 +216,15 @@ const RENAMED: Record<string, string> = {
  * @example Usage
  * ```ts
  * import { parseCommand } from "./args.ts";
+ * import assert from "node:assert/strict";
+ *
  * const command = parseCommand(["-d", "-f", "core.gz", "-o", "core"]);
- * // command.kind === "decompress"
+ * assert.deepEqual(command, {
+ *   kind: "decompress",
+ *   input: "core.gz",
+ *   output: "core",
+ *   force: false,
+ * });
  * ```
  */
 export function parseCommand(args: string[]): Command {
@@ -310,8 +337,12 @@ export function parseCommand(args: string[]): Command {
  * @example Usage
  * ```ts
  * import { parseCaptureArgs } from "./args.ts";
- * const command = parseCaptureArgs(["-c", "-p", "/var/crash", "-a", "my", "prog"]);
- * // command.argument === "my prog"
+ * import assert from "node:assert/strict";
+ *
+ * const command = parseCaptureArgs(["-c", "-p", "/srv/crash", "-a", "my", "prog", "--bogus"]);
+ * assert.equal(command.directory, "/srv/crash");
+ * assert.equal(command.argument, "my prog");
+ * assert.deepEqual(command.warnings, ["ignored unknown argument '--bogus'"]);
  * ```
  */
 export function parseCaptureArgs(args: string[]): CaptureCommand {

@@ -14,7 +14,9 @@ const MAX_CONFIG = 64 << 10;
 
 /** Options from a configuration file, as command-line arguments. */
 export interface ConfigArgs {
+  /** The options, as `--name value` arguments. */
   args: string[];
+  /** Lines that were not understood, and why. */
   warnings: string[];
 }
 
@@ -27,9 +29,16 @@ export interface ConfigArgs {
  * @returns The arguments, and what was wrong.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { readConfigArgs } from "./config.ts";
- * const { args } = await readConfigArgs("/etc/gzcoredump.conf");
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "# limits\nmax-count = 7\n");
+ * const { args, warnings } = await readConfigArgs(path);
+ * assert.deepEqual(args, ["--max-count=7"]);
+ * assert.deepEqual(warnings, []);
+ * await Deno.remove(path);
  * ```
  */
 export async function readConfigArgs(

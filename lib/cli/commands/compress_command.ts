@@ -65,9 +65,17 @@ export interface CompressFileOptions {
  * @returns The output path, or `-` for stdout.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { compressFile } from "./compress_command.ts";
- * await compressFile("big.log"); // writes big.log.gz
+ * import { gunzipSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/big.log`, "line\n".repeat(10_000));
+ * assert.equal(await compressFile(`${dir}/big.log`, { jobs: 1 }), `${dir}/big.log.gz`);
+ * const text = new TextDecoder().decode(gunzipSync(await Deno.readFile(`${dir}/big.log.gz`)));
+ * assert.equal(text, "line\n".repeat(10_000));
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function compressFile(

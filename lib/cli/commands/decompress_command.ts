@@ -54,7 +54,10 @@ export interface DecompressFileOptions {
  * @example Usage
  * ```ts
  * import { decompressedName } from "./decompress_command.ts";
- * decompressedName("Core_20261126_090507_a.out.gz"); // "Core_20261126_090507_a.out"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(decompressedName("Core_20261126_090507_a.out.gz"), "Core_20261126_090507_a.out");
+ * assert.throws(() => decompressedName("core"), /expected a name ending in \.gz/);
  * ```
  */
 export function decompressedName(input: string): string {
@@ -79,9 +82,16 @@ export function decompressedName(input: string): string {
  * @throws {ArchiveFormatError} For data that is not a valid stream.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { decompressFile } from "./decompress_command.ts";
- * await decompressFile("core.gz", { output: "core" });
+ * import { gzipSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/core.gz`, gzipSync(new TextEncoder().encode("core")));
+ * assert.equal(await decompressFile(`${dir}/core.gz`), `${dir}/core`);
+ * assert.equal(await Deno.readTextFile(`${dir}/core`), "core");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function decompressFile(
@@ -126,7 +136,10 @@ export async function decompressFile(
  * @example Usage
  * ```ts
  * import { isClosedReader } from "./decompress_command.ts";
- * isClosedReader(new Deno.errors.BrokenPipe("Broken pipe (os error 32)")); // true
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isClosedReader(new Deno.errors.BrokenPipe("Broken pipe (os error 32)")));
+ * assert.ok(!isClosedReader(new Deno.errors.NotFound("gone")));
  * ```
  */
 export function isClosedReader(error: unknown): boolean {

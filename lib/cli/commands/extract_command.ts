@@ -7,10 +7,9 @@
  */
 
 import { join } from "node:path";
-import { findCore } from "../../store/mod.ts";
+import { type CoreRecord, findCore } from "../../store/mod.ts";
 import { decompress } from "../../compress/mod.ts";
-import { openRegularFile } from "../../fs/mod.ts";
-import { writeOutput } from "../../fs/mod.ts";
+import { openRegularFile, writeOutput } from "../../fs/mod.ts";
 import { isClosedReader } from "./decompress_command.ts";
 
 /** The stored crash has no archive: only its metadata was kept. */
@@ -34,7 +33,10 @@ export class NoArchiveError extends Error {
  * @returns The archive's path and the record.
  * @throws {NoArchiveError} When only metadata was kept.
  */
-export async function archiveOf(directory: string, id: string) {
+export async function archiveOf(
+  directory: string,
+  id: string,
+): Promise<{ path: string; record: CoreRecord }> {
   const record = await findCore(directory, id);
   if (record.entry.archive === undefined) {
     throw new NoArchiveError(record.entry.base, record.metadata?.reason);

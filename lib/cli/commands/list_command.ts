@@ -10,9 +10,13 @@ import { formatBytes } from "../../util/mod.ts";
 
 /** One row of the listing (also the `--json` shape). */
 export interface ListRow {
+  /** When the crash happened (the name's time), ISO 8601. */
   time: string;
+  /** The crashed process's pid, when known. */
   pid: number | null;
+  /** The signal's name, when known. */
   signal: string | null;
+  /** The program's name (command, `-a` name or executable). */
   program: string | null;
   /** Core bytes (uncompressed). */
   size: number | null;
@@ -23,7 +27,9 @@ export interface ListRow {
   stored: number | null;
   /** Core bytes per stored byte; null for an empty or unstored core. */
   ratio: number | null;
+  /** The program's `.uuid` as text, when it has one. */
   uuid: string | null;
+  /** Whether the stored core was cut. */
   truncated: boolean;
   /** Why the core was not stored or was cut. */
   reason: string | null;

@@ -63,6 +63,7 @@ export interface StampOptions {
 
 /** What {@linkcode stampUuid} wrote. */
 export interface StampResult {
+  /** The stamped program's path. */
   output: string;
   /** The stamped bytes as text. */
   uuid: string;

@@ -1,0 +1,225 @@
+/**
+ * Private: Phase 2 of a capture: the core streamed through the compressor into its archive, within the claim of the store it grows.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { writeFileAtomic } from "../fs/mod.ts";
+import { formatExtension, parallelCompress } from "../compress/mod.ts";
+import { CoreInspectorStream } from "../elf/mod.ts";
+import {
+  claimStep,
+  extendClaim,
+  readLedger,
+  RESERVATION_BYTES,
+  withStoreLock,
+} from "../store/mod.ts";
+import { compact, errorText } from "../util/mod.ts";
+import { type ClockReading, readClocks } from "../process/mod.ts";
+import { Capture } from "./_prepare.ts";
+import { CoreSource } from "./_source.ts";
+import { Admitted, emptyReport, removeEntries, UUID_ROOM } from "./_admit.ts";
+import { watch } from "./_space_watch.ts";
+import { metadataOf } from "./_describe.ts";
+
+/** What streaming (or reading for the notes) came to. */
+export interface Outcome {
+  archive?: string | undefined;
+  compressedSize: number;
+  reason?: string | undefined;
+  lost: boolean;
+}
+/** Metadata only: read the core to its end for its notes and size. */
+export async function readForNotes(
+  capture: Capture,
+  source: CoreSource,
+): Promise<Outcome> {
+  if (!capture.options.signal?.aborted) {
+    while (await source.read() !== undefined) {
+      // The inspector sees every byte.
+    }
+  }
+  return { compressedSize: 0, lost: false };
+}
+/** Free space fell under --keep-free while the core was being written. */
+export class KeepFreeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KeepFreeError";
+  }
+}
+/** The signal stopped the capture. */
+export class InterruptedError extends Error {
+  constructor(signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = "InterruptedError";
+  }
+}
+/**
+ * Phase 2: the core through the compressor into the archive, within the
+ * claimed room; an archive that cannot be written still leaves the core
+ * read for its notes.
+ */
+export async function streamArchive(
+  capture: Capture,
+  admitted: Admitted,
+  source: CoreSource,
+  inspector: CoreInspectorStream,
+): Promise<Outcome> {
+  const { directory, options, warnings } = capture;
+  const signal = options.signal;
+  const claim = claimer(capture, admitted);
+  let end: { inputBytes: number; cut: boolean } | undefined;
+  let written = 0;
+  // A byte stream: the compressor's block buffers are handed down, and the
+  // core is read straight into them.
+  const feed = new ReadableStream<Uint8Array>({
+    type: "bytes",
+    async pull(controller) {
+      const request = (controller as ReadableByteStreamController)
+        .byobRequest;
+      const asked = request?.view ?? undefined;
+      // Taken before the read moves the buffer.
+      const offset = asked?.byteOffset ?? 0;
+      const capacity = asked?.buffer.byteLength ?? 0;
+      const into = asked === undefined
+        ? undefined
+        : new Uint8Array(asked.buffer, asked.byteOffset, asked.byteLength);
+      const chunk = signal?.aborted ? undefined : await source.read(into);
+      if (signal?.aborted) {
+        controller.error(new InterruptedError(String(signal.reason)));
+      } else if (chunk === undefined) {
+        controller.close();
+        // A read that moved the request's memory answers with that memory.
+        const moved = source.endView;
+        if (
+          moved !== undefined && moved.byteOffset === offset &&
+          moved.buffer.byteLength === capacity
+        ) request?.respondWithNewView(moved);
+        else request?.respond(0);
+      } else if (
+        request && chunk.byteOffset === offset &&
+        chunk.buffer.byteLength === capacity
+      ) {
+        request.respondWithNewView(chunk);
+      } else controller.enqueue(chunk.slice());
+    },
+    cancel() {
+      // The compressor stopped (at the claim, or on an error): what is
+      // read next is decided below.
+    },
+  }, { highWaterMark: 0 });
+  const compressed = parallelCompress(feed, {
+    format: capture.format,
+    level: capture.level,
+    jobs: capture.jobs,
+    inline: capture.jobs === 1,
+    fallback: "inline",
+    onWarning: (message) => warnings.push(message),
+    // The chunk index for parallel decompression, sized by the core's own
+    // headers, written over the header at the end.
+    index: {
+      expectedSize: () => {
+        const declared = inspector.declaredSize;
+        return declared === undefined
+          ? undefined
+          : Math.min(declared, source.limit);
+      },
+    },
+    maxOutput: (needed: number) => claim.allowance(needed),
+    onEnd: (e) => end = e,
+  });
+  const counted = compressed.pipeThrough(watch(capture, (n) => written = n));
+  const path = join(directory, admitted.base + formatExtension(capture.format));
+  try {
+    const archive = await writeFileAtomic(path, counted, {
+      mode: capture.mode,
+      amend: compressed.amendment,
+      // A signal stops the write wherever it waits (a stalled producer,
+      // workers that do not answer).
+      ...compact({ signal }),
+    });
+    // Cut at the claim: reading stops there, and the process is released.
+    if (end?.cut) await source.stop();
+    let reason: string | undefined;
+    if (source.cut) {
+      reason = `cut at ${source.limit} bytes (${
+        source.limit === capture.store.maxSize
+          ? "--max-size"
+          : "RLIMIT_CORE of the crashed process"
+      }); reading stopped there`;
+    } else if (end?.cut) {
+      reason =
+        `cut at ${end.inputBytes} bytes of core (${written} compressed): --max-use ${capture.limits.maxUse} bytes left no more room; reading stopped there`;
+    }
+    return { archive, compressedSize: written, lost: false, reason };
+  } catch (error) {
+    if (signal?.aborted) return { compressedSize: 0, lost: false };
+    const policy = error instanceof KeepFreeError;
+    // Read the rest for the notes and the size, and release the process.
+    await readForNotes(capture, source);
+    return {
+      compressedSize: 0,
+      lost: !policy,
+      reason: `${
+        errorText(error)
+      }: the partial core was removed, metadata only`,
+    };
+  }
+}
+/** The room a capture claims of `--max-use`, grown as the core needs it. */
+export interface Claimer {
+  /**
+   * The bytes the archive may take, given that it needs `needed` bytes to
+   * go on: asks the store for more first when the claim is short.
+   */
+  allowance(needed: number): number | Promise<number>;
+}
+export function claimer(capture: Capture, admitted: Admitted): Claimer {
+  const { directory, warnings, limits } = capture;
+  const overhead = RESERVATION_BYTES + UUID_ROOM;
+  let total = admitted.record.claim ?? overhead;
+  let denied = false;
+  const ask = async (short: number) => {
+    await withStoreLock(directory, async () => {
+      const clocks: ClockReading = readClocks();
+      const ledger = await readLedger(directory, { clocks, warnings });
+      const { remove, grant } = extendClaim(
+        ledger.entries,
+        admitted.base,
+        short,
+        {
+          want: Math.max(
+            claimStep(limits.maxUse),
+            Math.min(Math.floor(total / 4), Math.floor(limits.maxUse / 16)),
+          ),
+          maxUse: limits.maxUse,
+        },
+      );
+      await removeEntries(directory, ledger.entries, remove, warnings);
+      if (grant < short) denied = true;
+      if (grant <= 0) return;
+      total += grant;
+      admitted.record.claim = total;
+      await admitted.reservation.update(
+        metadataOf(capture, {
+          archive: admitted.base + formatExtension(capture.format),
+          reason: "being captured",
+          capture: admitted.record,
+          report: emptyReport(),
+        }),
+      );
+    }, { warnings });
+  };
+  return {
+    allowance(needed) {
+      const allowed = total - overhead;
+      if (needed <= allowed || denied) return allowed;
+      return ask(needed - allowed).catch((error) => {
+        warnings.push(`Cannot claim more room: ${errorText(error)}`);
+        denied = true;
+      }).then(() => total - overhead);
+    },
+  };
+}
