@@ -3,8 +3,8 @@ import {
   adler32,
   zlibCompressStream,
   zlibHeader,
-} from "../lib/compress/mod.ts";
-import { check, pythonInflate, tempDir } from "./_helpers.ts";
+} from "../../lib/compress/mod.ts";
+import { check, pythonInflate, tempDir } from "../_helpers.ts";
 
 Deno.test("adler32() matches python's zlib.adler32 on data split at every boundary", async () => {
   const data = new Uint8Array(20000);

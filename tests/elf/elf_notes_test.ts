@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseElf, PT_NOTE } from "../lib/elf/mod.ts";
-import { ElfFormatError } from "../lib/elf/mod.ts";
+import { parseElf, PT_NOTE } from "../../lib/elf/mod.ts";
+import { ElfFormatError } from "../../lib/elf/mod.ts";
 import {
   AT_ENTRY,
   AT_PAGESZ,
@@ -8,9 +8,9 @@ import {
   decodeCoreNotes,
   type ElfNote,
   parseNotes,
-} from "../lib/elf/mod.ts";
-import { archFixtures } from "./_fixtures.ts";
-import { euReadelfNotes, readelfBuildId } from "./_readelf.ts";
+} from "../../lib/elf/mod.ts";
+import { archFixtures } from "../_fixtures.ts";
+import { euReadelfNotes, readelfBuildId } from "../_readelf.ts";
 
 function coreNotes(bytes: Uint8Array): ElfNote[] {
   const elf = parseElf(bytes);

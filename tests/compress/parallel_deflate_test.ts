@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { decompress } from "../lib/compress/mod.ts";
-import { parallelCompress } from "../lib/compress/mod.ts";
+import { decompress } from "../../lib/compress/mod.ts";
+import { parallelCompress } from "../../lib/compress/mod.ts";
 import {
   check,
   crashCore,
@@ -10,7 +10,7 @@ import {
   pythonInflate,
   runTool,
   tempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 async function compressFile(
   input: string,
@@ -97,7 +97,7 @@ Deno.test("parallelCompress() handles empty, tiny, block-sized and all-zero inpu
 
 Deno.test("parallelCompress() stores what will not shrink and deflates what will, checked by python", async () => {
   const { looksIncompressible } = await import(
-    "../lib/compress/_deflate_block.ts"
+    "../../lib/compress/_deflate_block.ts"
   );
   const mib = 1 << 20;
   const random = crypto.getRandomValues(new Uint8Array(65536));

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { CoreInspectorStream, type CoreReport } from "../lib/elf/mod.ts";
-import { archFixtures } from "./_fixtures.ts";
+import { CoreInspectorStream, type CoreReport } from "../../lib/elf/mod.ts";
+import { archFixtures } from "../_fixtures.ts";
 import {
   buildCrasher,
   kernelCore,
   liveCore,
   seededRandom,
   tempDir,
-} from "./_helpers.ts";
-import { euReadelfNotes, euUnstripModules } from "./_readelf.ts";
+} from "../_helpers.ts";
+import { euReadelfNotes, euUnstripModules } from "../_readelf.ts";
 
 /** Streams `bytes` in the given chunks; returns the report and the output. */
 async function inspect(

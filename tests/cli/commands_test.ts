@@ -14,7 +14,7 @@ import {
   runTool,
   tempDir,
   waitFor,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 

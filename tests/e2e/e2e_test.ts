@@ -4,9 +4,9 @@
  * for the whole machine, and restores them in `finally`).
  */
 import assert from "node:assert/strict";
-import { stampUuid } from "../lib/cli/mod.ts";
-import { readUuid } from "../lib/cli/mod.ts";
-import { euUnstripModules, readelfBuildId } from "./_readelf.ts";
+import { stampUuid } from "../../lib/cli/mod.ts";
+import { readUuid } from "../../lib/cli/mod.ts";
+import { euUnstripModules, readelfBuildId } from "../_readelf.ts";
 import {
   buildCrasher,
   CORE_PATTERN,
@@ -21,7 +21,7 @@ import {
   shortTempDir,
   waitFor,
   waitForRecord,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const E2E = Deno.env.get("GZCOREDUMP_E2E") === "1";
 

@@ -4,7 +4,7 @@ import {
   MAX_NAME_PART_BYTES,
   sanitizeNamePart,
   timeStamp,
-} from "../lib/store/mod.ts";
+} from "../../lib/store/mod.ts";
 
 Deno.test("sanitizeNamePart() leaves no separator, dot-dot or control byte", () => {
   const hostile = [

@@ -5,9 +5,9 @@ import {
   crc32,
   crc32Combine,
   crc32Zeros,
-} from "../lib/compress/mod.ts";
-import { adler32 } from "../lib/compress/mod.ts";
-import { check, seededRandom, tempDir } from "./_helpers.ts";
+} from "../../lib/compress/mod.ts";
+import { adler32 } from "../../lib/compress/mod.ts";
+import { check, seededRandom, tempDir } from "../_helpers.ts";
 
 /** python's zlib.crc32 and zlib.adler32 of a file. */
 async function pythonChecksums(

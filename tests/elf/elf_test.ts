@@ -11,10 +11,10 @@ import {
   sectionData,
   TruncatedElfError,
   typeName,
-} from "../lib/elf/mod.ts";
-import { archFixtures } from "./_fixtures.ts";
-import { seededRandom } from "./_helpers.ts";
-import { readelfTables } from "./_readelf.ts";
+} from "../../lib/elf/mod.ts";
+import { archFixtures } from "../_fixtures.ts";
+import { seededRandom } from "../_helpers.ts";
+import { readelfTables } from "../_readelf.ts";
 
 /** readelf's names for the program header types we name. */
 const READELF_TYPE: Record<string, string> = {

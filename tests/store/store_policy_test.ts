@@ -12,8 +12,8 @@ import {
   extendClaim,
   type PolicyEntry,
   type PolicyLimits,
-} from "../lib/store/mod.ts";
-import { parseCaptureArgs, parseCommand } from "../lib/cli/mod.ts";
+} from "../../lib/store/mod.ts";
+import { parseCaptureArgs, parseCommand } from "../../lib/cli/mod.ts";
 
 const NOW = {
   wallMs: Date.UTC(2026, 11, 1),

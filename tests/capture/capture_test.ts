@@ -4,10 +4,10 @@
  * eu-unstrip. The end-to-end path through core_pattern is in e2e_test.ts.
  */
 import assert from "node:assert/strict";
-import { stampUuid } from "../lib/cli/mod.ts";
-import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
-import { buildCrasher, check, listDir, runMain, tempDir } from "./_helpers.ts";
-import { euUnstripModules, readelfBuildId } from "./_readelf.ts";
+import { stampUuid } from "../../lib/cli/mod.ts";
+import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
+import { buildCrasher, check, listDir, runMain, tempDir } from "../_helpers.ts";
+import { euUnstripModules, readelfBuildId } from "../_readelf.ts";
 
 /** Starts the crash program waiting in pause(); gcore writes its core. */
 async function liveProcess(program: string, dir: string) {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { FileAccessError } from "../lib/fs/mod.ts";
-import { ElfFormatError } from "../lib/elf/mod.ts";
-import { MAX_UUID_BYTES, readProgramInfo } from "../lib/elf/mod.ts";
-import { archFixtures } from "./_fixtures.ts";
-import { buildCrasher, check, tempDir } from "./_helpers.ts";
-import { readelfBuildId } from "./_readelf.ts";
+import { FileAccessError } from "../../lib/fs/mod.ts";
+import { ElfFormatError } from "../../lib/elf/mod.ts";
+import { MAX_UUID_BYTES, readProgramInfo } from "../../lib/elf/mod.ts";
+import { archFixtures } from "../_fixtures.ts";
+import { buildCrasher, check, tempDir } from "../_helpers.ts";
+import { readelfBuildId } from "../_readelf.ts";
 
 /** objcopy's way: a .uuid section from a file's bytes. */
 async function objcopyUuid(

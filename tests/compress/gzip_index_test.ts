@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { writeFileAtomic } from "../lib/fs/mod.ts";
+import { writeFileAtomic } from "../../lib/fs/mod.ts";
 import {
   extraFieldEnd,
   type GzipIndex,
   indexBuilder,
   readGzipIndex,
-} from "../lib/compress/mod.ts";
-import { parallelCompress } from "../lib/compress/mod.ts";
+} from "../../lib/compress/mod.ts";
+import { parallelCompress } from "../../lib/compress/mod.ts";
 import {
   check,
   crashCore,
@@ -15,7 +15,7 @@ import {
   pythonInflate,
   runTool,
   tempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 /** Compresses `input` in parallel into `output`, with its index written. */
 async function compressIndexed(

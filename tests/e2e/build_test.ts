@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fileDigest, mixed, ROOT, runTool, tempDir } from "./_helpers.ts";
+import { fileDigest, mixed, ROOT, runTool, tempDir } from "../_helpers.ts";
 
 async function build(env: Record<string, string> = {}) {
   return await runTool(Deno.execPath(), ["task", "build"], {

@@ -6,9 +6,9 @@
  * copy's `lib/compress/parallel_deflate.ts` is imported for `fallback`.
  */
 import assert from "node:assert/strict";
-import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
-import { parallelCompress } from "../lib/compress/mod.ts";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
+import { parallelCompress } from "../../lib/compress/mod.ts";
+import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
 import {
   fileDigest,
   listDir,
@@ -20,7 +20,7 @@ import {
   type RunResult,
   runTool,
   tempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const MiB = 1 << 20;
 
@@ -213,7 +213,7 @@ Deno.test("parallelCompress() fallback: inline goes on in this thread with one w
   );
   for (const fault of Object.keys(FAULTS) as Fault[]) {
     const copy = await brokenCopy(dir.path, "_deflate_worker.ts", fault);
-    const module: typeof import("../lib/compress/mod.ts") = await import(
+    const module: typeof import("../../lib/compress/mod.ts") = await import(
       `file://${copy}/lib/compress/parallel_deflate.ts`
     );
     const warnings: string[] = [];

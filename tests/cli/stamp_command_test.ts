@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { stampUuid, UuidExistsError } from "../lib/cli/mod.ts";
-import { readUuid } from "../lib/cli/mod.ts";
-import { parseElf } from "../lib/elf/mod.ts";
-import { archFixtures, quietQemu } from "./_fixtures.ts";
+import { stampUuid, UuidExistsError } from "../../lib/cli/mod.ts";
+import { readUuid } from "../../lib/cli/mod.ts";
+import { parseElf } from "../../lib/elf/mod.ts";
+import { archFixtures, quietQemu } from "../_fixtures.ts";
 import {
   buildCrasher,
   check,
@@ -10,8 +10,8 @@ import {
   runMain,
   runTool,
   tempDir,
-} from "./_helpers.ts";
-import { readelfBuildId } from "./_readelf.ts";
+} from "../_helpers.ts";
+import { readelfBuildId } from "../_readelf.ts";
 
 const QEMU: Record<string, string> = {
   aarch64: "qemu-aarch64",

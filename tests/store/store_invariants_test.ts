@@ -13,7 +13,7 @@ import {
   runMain,
   runTool,
   tempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 import {
   archives,
   capture,
@@ -22,7 +22,7 @@ import {
   slowCapture,
   tmpfs,
   waitForFile,
-} from "./_store.ts";
+} from "../_store.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 

@@ -3,7 +3,7 @@
  * of a program that really crashed.
  */
 import assert from "node:assert/strict";
-import { CoreNotFoundError, findCore, readCatalog } from "../lib/store/mod.ts";
+import { CoreNotFoundError, findCore, readCatalog } from "../../lib/store/mod.ts";
 import {
   buildCrasher,
   fileDigest,
@@ -12,7 +12,7 @@ import {
   listDir,
   runMain,
   tempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const NOW = Math.floor(Date.now() / 1000);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

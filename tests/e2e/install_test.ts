@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
 import {
   buildCrasher,
   check,
@@ -11,7 +11,7 @@ import {
   runTool,
   shortTempDir,
   waitForRecord,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const INSTALL = `${ROOT}install.sh`;
 const E2E = Deno.env.get("GZCOREDUMP_E2E") === "1";

@@ -5,7 +5,7 @@ import {
   decompress,
   detectFormat,
   type Format,
-} from "../lib/compress/mod.ts";
+} from "../../lib/compress/mod.ts";
 import {
   check,
   crashCore,
@@ -14,7 +14,7 @@ import {
   pythonInflate,
   runTool,
   tempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 async function compressFileTo(
   input: string,

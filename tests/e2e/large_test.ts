@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { measure } from "../scripts/measure.ts";
-import { mainCommand, runTool, tempDir } from "./_helpers.ts";
+import { measure } from "../../scripts/measure.ts";
+import { mainCommand, runTool, tempDir } from "../_helpers.ts";
 
 const GIB = 1 << 30;
 

@@ -5,14 +5,14 @@
  * whole, holding exactly a prefix of the input, within the budget.
  */
 import assert from "node:assert/strict";
-import { compress, decompress } from "../lib/compress/mod.ts";
-import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
+import { compress, decompress } from "../../lib/compress/mod.ts";
+import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
 import {
   type CompressEnd,
   parallelCompress,
   type ParallelCompressOptions,
-} from "../lib/compress/mod.ts";
-import { mixed, pythonInflate, seededRandom, tempDir } from "./_helpers.ts";
+} from "../../lib/compress/mod.ts";
+import { mixed, pythonInflate, seededRandom, tempDir } from "../_helpers.ts";
 
 const MiB = 1 << 20;
 

@@ -5,10 +5,10 @@
  * program named by `%E`, opened so that nothing swapped in can block it.
  */
 import assert from "node:assert/strict";
-import { openRegularFile } from "../lib/fs/mod.ts";
-import { runHook } from "../lib/capture/mod.ts";
-import { defaultStore, listAll, runTool, tempDir } from "./_helpers.ts";
-import { random, sidecars } from "./_store.ts";
+import { openRegularFile } from "../../lib/fs/mod.ts";
+import { runHook } from "../../lib/capture/mod.ts";
+import { defaultStore, listAll, runTool, tempDir } from "../_helpers.ts";
+import { random, sidecars } from "../_store.ts";
 
 const NOBODY = 65534;
 
@@ -192,7 +192,7 @@ Deno.test("hooks: a hook that runs too long is killed with everything it started
 Deno.test("hooks: a failing after hook is recorded in the sidecar", async () => {
   await using dir = await tempDir();
   const store = `${dir.path}/store`;
-  const { runMain } = await import("./_helpers.ts");
+  const { runMain } = await import("../_helpers.ts");
   const result = await runMain(
     ["-c", "-p", store, "--after", "/bin/false", "-a", "hooked"],
     { stdin: random(1000) },

@@ -4,7 +4,7 @@ import {
   parseCaptureArgs,
   parseCommand,
   UsageError,
-} from "../lib/cli/mod.ts";
+} from "../../lib/cli/mod.ts";
 
 Deno.test("parseCommand() accepts the original tool's usage lines", () => {
   assert.deepEqual(parseCommand(["-c", "-p", "/var/core", "-a", "prog"]), {

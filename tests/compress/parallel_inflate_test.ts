@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { decompress } from "../lib/compress/mod.ts";
-import { extraFieldEnd, readGzipIndex } from "../lib/compress/mod.ts";
-import { isSharedZeros } from "../lib/util/mod.ts";
+import { decompress } from "../../lib/compress/mod.ts";
+import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
+import { isSharedZeros } from "../../lib/util/mod.ts";
 import {
   crashCore,
   fileDigest,
@@ -10,7 +10,7 @@ import {
   mixed,
   runMain,
   tempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 /** Decompresses a file through `decompress()`, as the CLI does. */
 async function inflateFile(

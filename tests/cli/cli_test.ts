@@ -11,8 +11,8 @@ import {
   runMain,
   runTool,
   tempDir,
-} from "./_helpers.ts";
-import denoJson from "../deno.json" with { type: "json" };
+} from "../_helpers.ts";
+import denoJson from "../../deno.json" with { type: "json" };
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 

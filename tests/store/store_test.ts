@@ -12,8 +12,8 @@ import {
   runMain,
   runTool,
   tempDir,
-} from "./_helpers.ts";
-import { archives, capture, NOW, random, sidecars, tmpfs } from "./_store.ts";
+} from "../_helpers.ts";
+import { archives, capture, NOW, random, sidecars, tmpfs } from "../_store.ts";
 
 Deno.test("store: --max-count keeps the newest cores and touches nothing but its own files", async () => {
   await using dir = await tempDir();
@@ -391,7 +391,7 @@ Deno.test("store: a directory owned by another user or writable by others is ref
 Deno.test("store: hostile %e values name files inside the store only", async () => {
   await using dir = await tempDir();
   const store = `${dir.path}/store`;
-  const [deno, ...rest] = (await import("./_helpers.ts")).mainCommand();
+  const [deno, ...rest] = (await import("../_helpers.ts")).mainCommand();
   // Raw bytes, as the kernel passes a comm of 15 bytes of invalid UTF-8.
   const junk =
     "$(printf '\\377\\376\\375\\374\\373\\372\\371\\370\\367\\366\\365\\364\\363\\362\\361')";
