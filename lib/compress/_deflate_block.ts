@@ -84,10 +84,17 @@ const MIN_SAMPLED_BLOCK = 64 << 10;
  * @example Usage
  * ```ts
  * import { looksIncompressible } from "./_deflate_block.ts";
+ * import assert from "node:assert/strict";
+ *
  * const random = crypto.getRandomValues(new Uint8Array(65536));
  * const text = new TextEncoder().encode("record name=item value=1;".repeat(4096));
- * looksIncompressible(new Uint8Array(1 << 20).map((_, i) => random[i % 65536]!)); // true
- * looksIncompressible(text); // false
+ * assert.equal(
+ *   looksIncompressible(new Uint8Array(1 << 20).map((_, i) => random[i % 65536]!)),
+ *   true,
+ * );
+ * assert.equal(looksIncompressible(text), false);
+ * // Small blocks are always deflated.
+ * assert.equal(looksIncompressible(random.subarray(0, 4096)), false);
  * ```
  */
 export function looksIncompressible(data: Uint8Array): boolean {

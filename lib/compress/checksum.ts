@@ -54,6 +54,17 @@ function xPowModP(n: number, k: number): number {
 /**
  * Updates a CRC-32 with bytes (native speed, from `node:zlib`).
  *
+ * @example Usage
+ * ```ts
+ * import { crc32 } from "./checksum.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const text = new TextEncoder().encode("123456789");
+ * assert.equal(crc32(0, text), 0xcbf43926);
+ * // In pieces, as a stream goes by.
+ * assert.equal(crc32(crc32(0, text.subarray(0, 4)), text.subarray(4)), 0xcbf43926);
+ * ```
+ *
  * @param crc The CRC so far; 0 for no data.
  * @param bytes The next bytes.
  * @returns The CRC including them.
@@ -68,9 +79,19 @@ export function crc32(crc: number, bytes: Uint8Array): number {
  * @example Usage
  * ```ts
  * import { crc32, crc32Combine } from "./checksum.ts";
+ * import assert from "node:assert/strict";
+ *
  * const a = new Uint8Array([1, 2]), b = new Uint8Array([3]);
- * crc32Combine(crc32(0, a), crc32(0, b), 1) === crc32(0, new Uint8Array([1, 2, 3])); // true
+ * assert.equal(
+ *   crc32Combine(crc32(0, a), crc32(0, b), b.length),
+ *   crc32(0, new Uint8Array([1, 2, 3])),
+ * );
  * ```
+ *
+ * @param crcA The CRC-32 of the first part.
+ * @param crcB The CRC-32 of the second part.
+ * @param lengthB The second part's length, in bytes.
+ * @returns The CRC-32 of both, in order.
  */
 export function crc32Combine(
   crcA: number,
@@ -104,6 +125,17 @@ function crcOfZeros(n: number): number {
 /**
  * Extends a CRC-32 over `n` zero bytes without reading them.
  *
+ * @example Usage
+ * ```ts
+ * import { crc32, crc32Zeros } from "./checksum.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const page = new Uint8Array(4096);
+ * page.set([1, 2, 3]);
+ * // The data, then a page of zeros that need not be read.
+ * assert.equal(crc32Zeros(crc32(0, page.subarray(0, 3)), 4093), crc32(0, page));
+ * ```
+ *
  * @param crc The CRC so far.
  * @param n How many zero bytes follow.
  * @returns The CRC including the zeros.
@@ -119,9 +151,19 @@ export function crc32Zeros(crc: number, n: number): number {
  * ```ts
  * import { adler32Combine } from "./checksum.ts";
  * import { adler32 } from "./zlib.ts";
+ * import assert from "node:assert/strict";
+ *
  * const a = new Uint8Array([1, 2]), b = new Uint8Array([3]);
- * adler32Combine(adler32(1, a), adler32(1, b), 1) === adler32(1, new Uint8Array([1, 2, 3])); // true
+ * assert.equal(
+ *   adler32Combine(adler32(1, a), adler32(1, b), b.length),
+ *   adler32(1, new Uint8Array([1, 2, 3])),
+ * );
  * ```
+ *
+ * @param adlerA The Adler-32 of the first part.
+ * @param adlerB The Adler-32 of the second part.
+ * @param lengthB The second part's length, in bytes.
+ * @returns The Adler-32 of both, in order.
  */
 export function adler32Combine(
   adlerA: number,
@@ -143,6 +185,21 @@ export function adler32Combine(
 /**
  * Extends an Adler-32 over `n` zero bytes: the first sum stays, the second
  * grows by n times the first.
+ *
+ * @example Usage
+ * ```ts
+ * import { adler32Zeros } from "./checksum.ts";
+ * import { adler32 } from "./zlib.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const data = new Uint8Array(4096);
+ * data.set([1, 2, 3]);
+ * assert.equal(adler32Zeros(adler32(1, data.subarray(0, 3)), 4093), adler32(1, data));
+ * ```
+ *
+ * @param adler The Adler-32 so far.
+ * @param n How many zero bytes follow.
+ * @returns The Adler-32 including the zeros.
  */
 export function adler32Zeros(adler: number, n: number): number {
   const a = adler & 0xffff;

@@ -59,10 +59,17 @@ export interface CompressOptions {
  * @returns A writable/readable pair for `pipeThrough`.
  *
  * @example Usage
- * ```ts ignore
- * import { compressStream } from "./codec.ts";
- * const file = await Deno.open("core");
- * const zz = file.readable.pipeThrough(compressStream({ format: "zlib" }));
+ * ```ts
+ * import { compressStream, detectFormat } from "./codec.ts";
+ * import { inflateSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * const core = new TextEncoder().encode("a core, or anything ".repeat(1000));
+ * const zz = await new Response(
+ *   ReadableStream.from([core]).pipeThrough(compressStream({ format: "zlib" })),
+ * ).bytes();
+ * assert.equal(detectFormat(zz), "zlib");
+ * assert.deepEqual(new Uint8Array(inflateSync(zz)), core);
  * ```
  */
 export function compressStream(
@@ -148,10 +155,30 @@ export interface CompressAllOptions extends CompressOptions {
  * @returns The compressed bytes.
  *
  * @example Usage
- * ```ts ignore
- * import { compress } from "./codec.ts";
- * const file = await Deno.open("core");
- * const gz = compress(file.readable, { jobs: 2 });
+ * ```ts
+ * import { compress, decompress, detectFormat } from "./codec.ts";
+ * import type { CompressEnd } from "./parallel_deflate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const core = new TextEncoder().encode("a core, or anything ".repeat(1000));
+ * // In this thread, with CompressionStream.
+ * const gz = await new Response(compress(ReadableStream.from([core]), { jobs: 1 }))
+ *   .bytes();
+ * assert.equal(detectFormat(gz), "gzip");
+ * assert.deepEqual(await new Response(decompress(ReadableStream.from([gz]))).bytes(), core);
+ *
+ * // In blocks, as the workers compress, but in this thread; told where it ended.
+ * const ends: CompressEnd[] = [];
+ * const zz = compress(ReadableStream.from([core]), {
+ *   format: "zlib",
+ *   inline: true,
+ *   onEnd: (end) => ends.push(end),
+ * });
+ * const bytes = await new Response(zz).bytes();
+ * assert.equal(detectFormat(bytes), "zlib");
+ * assert.deepEqual(ends, [{ inputBytes: core.length, cut: false }]);
+ * // zlib output has no chunk index to write over its header.
+ * assert.equal(zz.amendment.patch, undefined);
  * ```
  */
 export function compress(
@@ -207,7 +234,21 @@ export function compress(
   return Object.assign(stream, { amendment });
 }
 
-/** The file name extension of a format: `.gz` or `.zz`. */
+/**
+ * The file name extension of a format: `.gz` or `.zz`.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatExtension } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatExtension("gzip"), ".gz");
+ * assert.equal(formatExtension("zlib"), ".zz");
+ * ```
+ *
+ * @param format The format.
+ * @returns Its extension, dot included.
+ */
 export function formatExtension(format: Format): string {
   return format === "gzip" ? ".gz" : ".zz";
 }
@@ -222,8 +263,13 @@ export function formatExtension(format: Format): string {
  * @example Usage
  * ```ts
  * import { detectFormat } from "./codec.ts";
- * detectFormat(new Uint8Array([0x1f, 0x8b, 0x08])); // "gzip"
- * detectFormat(new Uint8Array([0x78, 0x9c])); // "zlib"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(detectFormat(new Uint8Array([0x1f, 0x8b, 0x08])), "gzip");
+ * assert.equal(detectFormat(new Uint8Array([0x78, 0x9c])), "zlib");
+ * // An ELF core, not compressed.
+ * assert.equal(detectFormat(new Uint8Array([0x7f, 0x45, 0x4c, 0x46])), undefined);
+ * assert.equal(detectFormat(new Uint8Array([0x1f])), undefined);
  * ```
  */
 export function detectFormat(head: Uint8Array): Format | undefined {
@@ -285,13 +331,48 @@ export interface DecompressOptions {
  * @returns The decompressed bytes.
  *
  * @example Usage
- * ```ts ignore
- * import { decompress } from "./codec.ts";
- * const file = await Deno.open("core.gz");
+ * ```ts
+ * import { ArchiveFormatError, decompress } from "./codec.ts";
+ * import { gzipSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * // Two gzip members, one after the other, as `cat a.gz b.gz` joins them.
+ * const text = new TextEncoder();
+ * const joined = new Uint8Array([
+ *   ...gzipSync(text.encode("first, ")),
+ *   ...gzipSync(text.encode("second")),
+ * ]);
+ * const out = decompress(ReadableStream.from([joined]));
+ * assert.equal(await new Response(out).text(), "first, second");
+ *
+ * // Truncated: the stream errors, saying where it ends.
+ * const cut = decompress(ReadableStream.from([joined.subarray(0, 20)]), {
+ *   label: "'core.gz'",
+ * });
+ * await assert.rejects(Array.fromAsync(cut), ArchiveFormatError);
+ * ```
+ *
+ * @example A file of the parallel compressor, inflated in parallel
+ * ```ts
+ * import { compress, decompress } from "./codec.ts";
+ * import { writeFileAtomic } from "../fs/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // Its chunk index is written over the header once the data is written.
+ * const core = new Uint8Array(3 << 20).map((_, i) => (i >> 10) % 7);
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/core.gz`;
+ * const gz = compress(ReadableStream.from([core]), {
+ *   jobs: 2,
+ *   index: { expectedSize: () => core.length },
+ * });
+ * await writeFileAtomic(path, gz, { amend: gz.amendment });
+ *
+ * using file = await Deno.open(path);
  * const { size } = await file.stat();
- * for await (const chunk of decompress(file.readable, { size })) {
- *   // ...
- * }
+ * const out = decompress(file.readable, { size, jobs: 2 });
+ * assert.deepEqual(await new Response(out).bytes(), core);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export function decompress(

@@ -26,10 +26,17 @@ export interface GzipCompressOptions {
  * @returns A writable/readable pair for `pipeThrough`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { gzipCompressStream } from "./gzip.ts";
- * const file = await Deno.open("core");
- * const gz = file.readable.pipeThrough(gzipCompressStream({ level: 1 }));
+ * import { gunzipSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * const core = new TextEncoder().encode("a core, or anything ".repeat(1000));
+ * const gz = await new Response(
+ *   ReadableStream.from([core]).pipeThrough(gzipCompressStream({ level: 1 })),
+ * ).bytes();
+ * assert.deepEqual(gz.subarray(0, 3), new Uint8Array([0x1f, 0x8b, 0x08]));
+ * assert.deepEqual(new Uint8Array(gunzipSync(gz)), core);
  * ```
  */
 export function gzipCompressStream(

@@ -68,9 +68,23 @@ export interface GzipIndex {
  * Builds a gzip header with an extra field that reserves room for an index
  * of `capacity` chunks.
  *
+ * @example Usage
+ * ```ts
+ * import { extraFieldEnd, indexedGzipHeader, readGzipIndex } from "./gzip_index.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const header = indexedGzipHeader(4, { level: 5, blockSize: 1 << 20 });
+ * // 10 bytes, XLEN, the subfield's 4-byte head, and 8 + 4 × 4 of payload.
+ * assert.equal(header.length, 10 + 2 + 4 + 8 + 4 * 4);
+ * assert.deepEqual(header.subarray(0, 4), new Uint8Array([0x1f, 0x8b, 8, 0x04]));
+ * assert.equal(extraFieldEnd(header), header.length);
+ * // No chunks yet: no index.
+ * assert.equal(readGzipIndex(header, header.length + 10), undefined);
+ * ```
+ *
  * @param capacity Chunks the index can describe (2 to
  * {@linkcode MAX_INDEX_CAPACITY}).
- * @param options The deflate level, for the XFL byte.
+ * @param options The deflate level, for the XFL byte, and the block size.
  * @returns The header bytes.
  */
 export function indexedGzipHeader(
@@ -93,6 +107,18 @@ export function indexedGzipHeader(
 
 /**
  * The gzip header without an extra field.
+ *
+ * @example Usage
+ * ```ts
+ * import { plainGzipHeader } from "./gzip_index.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // No flags, no time, XFL 4 (fastest), OS 3 (Unix).
+ * assert.deepEqual(
+ *   plainGzipHeader({ level: 1 }),
+ *   new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3]),
+ * );
+ * ```
  *
  * @param options The deflate level, for the XFL byte.
  * @returns The 10 header bytes.
@@ -133,8 +159,28 @@ export interface IndexBuilder {
 /**
  * Starts an index for blocks of `blockSize` bytes (a power of two).
  *
+ * @example Usage
+ * ```ts
+ * import { indexBuilder, indexedGzipHeader, readGzipIndex } from "./gzip_index.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options = { level: 5, blockSize: 4096 };
+ * const header = indexedGzipHeader(4, options);
+ * const builder = indexBuilder(4, options);
+ * builder.add(100, 4096); // compressed bytes, input bytes
+ * builder.add(120, 4096);
+ * builder.add(30, 1000); // the last, short block
+ * builder.add(2, 0); // the empty final block
+ * const { offset, bytes } = builder.patch();
+ * header.set(bytes, offset);
+ * // The whole member: header, 252 bytes of deflate data, 8 of trailer.
+ * const index = readGzipIndex(header, header.length + 252 + 8);
+ * assert.deepEqual(index?.lengths, [100, 120, 32]);
+ * assert.equal(index?.chunkSize, 4096);
+ * ```
+ *
  * @param capacity The capacity reserved by {@linkcode indexedGzipHeader}.
- * @param options The block size.
+ * @param options The block size and the deflate level.
  * @returns The builder.
  */
 export function indexBuilder(
@@ -199,6 +245,17 @@ export function indexBuilder(
 /**
  * How many header bytes {@linkcode readGzipIndex} needs to see.
  *
+ * @example Usage
+ * ```ts
+ * import { extraFieldEnd, indexedGzipHeader, plainGzipHeader } from "./gzip_index.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plain = plainGzipHeader({ level: 6 });
+ * assert.equal(extraFieldEnd(new Uint8Array([...plain, 0, 0])), 10);
+ * const indexed = indexedGzipHeader(1024, { level: 6, blockSize: 1 << 20 });
+ * assert.equal(extraFieldEnd(indexed.subarray(0, 12)), indexed.length);
+ * ```
+ *
  * @param head The first bytes of a gzip file (at least 12).
  * @returns The length of the header up to the end of its extra field; 10
  * when it has none.
@@ -218,9 +275,30 @@ export function extraFieldEnd(head: Uint8Array): number {
  * (the file is then read in one stream, as any gzip file).
  *
  * @example Usage
- * ```ts ignore
- * import { readGzipIndex } from "./gzip_index.ts";
- * const index = readGzipIndex(headerBytes, fileSize);
+ * ```ts
+ * import { extraFieldEnd, readGzipIndex } from "./gzip_index.ts";
+ * import { parallelCompress } from "./parallel_deflate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // Five blocks of 4 KiB, compressed with an index, which is written over
+ * // the header at the end (as `writeFileAtomic`'s `amend` does).
+ * const input = new Uint8Array(5 * 4096).map((_, i) => i % 251);
+ * const stream = parallelCompress(ReadableStream.from([input]), {
+ *   inline: true,
+ *   blockSize: 4096,
+ *   index: {},
+ * });
+ * const file = await new Response(stream).bytes();
+ * const patch = stream.amendment.patch;
+ * assert.ok(patch !== undefined);
+ * file.set(patch.bytes, patch.offset);
+ *
+ * const head = file.subarray(0, extraFieldEnd(file));
+ * const index = readGzipIndex(head, file.length);
+ * assert.equal(index?.chunkSize, 4096);
+ * assert.equal(index?.lengths.length, 5);
+ * // A file of another size is not the one the index describes.
+ * assert.equal(readGzipIndex(head, file.length + 1), undefined);
  * ```
  */
 export function readGzipIndex(

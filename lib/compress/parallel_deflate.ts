@@ -213,10 +213,47 @@ interface Slot {
  * `"error"`, or a block was lost with them).
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { parallelCompress } from "./parallel_deflate.ts";
- * const file = await Deno.open("core");
- * const gz = parallelCompress(file.readable, { jobs: 2 });
+ * import { gunzipSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * // Four blocks of 64 KiB, one of them zeros, deflated by two workers.
+ * const core = new Uint8Array(4 << 16).map((_, i) =>
+ *   i >> 16 === 2 ? 0 : (i * 7) % 64
+ * );
+ * const gz = await new Response(
+ *   parallelCompress(ReadableStream.from([core]), { jobs: 2, blockSize: 1 << 16 }),
+ * ).bytes();
+ * // One gzip member, as gzip reads it.
+ * assert.deepEqual(new Uint8Array(gunzipSync(gz)), core);
+ * ```
+ *
+ * @example Output cut at a budget
+ * ```ts
+ * import { type CompressEnd, parallelCompress } from "./parallel_deflate.ts";
+ * import { gunzipSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * // Random bytes do not shrink: about 4 KiB of output per block.
+ * const core = crypto.getRandomValues(new Uint8Array(4 * 4096));
+ * const ends: CompressEnd[] = [];
+ * const gz = await new Response(
+ *   parallelCompress(ReadableStream.from([core]), {
+ *     inline: true,
+ *     blockSize: 4096,
+ *     maxOutput: () => 10_000,
+ *     onEnd: (end) => ends.push(end),
+ *   }),
+ * ).bytes();
+ * assert.ok(gz.length <= 10_000);
+ * assert.equal(ends.length, 1);
+ * const [{ inputBytes, cut }] = ends as [CompressEnd];
+ * assert.equal(cut, true);
+ * assert.ok(inputBytes >= 2 * 4096 && inputBytes < 3 * 4096);
+ * // Complete: the input that fits (two blocks and part of the third), with
+ * // its checksum and length.
+ * assert.deepEqual(new Uint8Array(gunzipSync(gz)), core.subarray(0, inputBytes));
  * ```
  */
 export function parallelCompress(
@@ -637,6 +674,21 @@ const zeroBlocks = new Map<string, Uint8Array>();
  * Deflate data of a block of zeros, built once per size and level: what
  * the compressor writes for every block of zeros, and how the decompressor
  * recognises one.
+ *
+ * @example Usage
+ * ```ts
+ * import { zeroBlock } from "./parallel_deflate.ts";
+ * import { inflateRawSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * const block = zeroBlock(1 << 20, 5);
+ * assert.ok(block.length < 2048);
+ * // Built once: the same bytes for every block of zeros.
+ * assert.equal(zeroBlock(1 << 20, 5), block);
+ * // Closed by an empty final block, as the compressor closes its stream.
+ * const raw = inflateRawSync(new Uint8Array([...block, 0x03, 0x00]));
+ * assert.deepEqual(new Uint8Array(raw), new Uint8Array(1 << 20));
+ * ```
  *
  * @param length The block's length.
  * @param level The deflate level.

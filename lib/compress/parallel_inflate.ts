@@ -22,6 +22,7 @@ import { garbageMeter } from "../util/mod.ts";
 import { startWorkers, TaskFailedError } from "../util/mod.ts";
 
 export { WorkerFailedError } from "../util/mod.ts";
+export type { ByteSource } from "./_byte_source.ts";
 
 /**
  * Chunks larger than this are inflated in one stream instead, so that the
@@ -78,6 +79,46 @@ export interface ParallelInflateOptions {
  * @throws {WorkerFailedError} When a worker cannot be started (its module
  * is missing from the binary, or does not load) or stops answering: one
  * line, never a stack trace.
+ *
+ * @example Usage
+ * ```ts
+ * import { ChunkError, parallelInflate } from "./parallel_inflate.ts";
+ * import { parallelCompress } from "./parallel_deflate.ts";
+ * import { extraFieldEnd, readGzipIndex } from "./gzip_index.ts";
+ * import { openByteSource } from "./_byte_source.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // An indexed gzip member of six 4 KiB chunks, its index written over
+ * // the header at the end.
+ * const core = new Uint8Array(6 * 4096).map((_, i) => (i >> 12) + (i % 13));
+ * const stream = parallelCompress(ReadableStream.from([core]), {
+ *   inline: true,
+ *   blockSize: 4096,
+ *   index: {},
+ * });
+ * const file = await new Response(stream).bytes();
+ * const patch = stream.amendment.patch;
+ * assert.ok(patch !== undefined);
+ * file.set(patch.bytes, patch.offset);
+ * const index = readGzipIndex(file.subarray(0, extraFieldEnd(file)), file.length);
+ * assert.ok(index !== undefined);
+ *
+ * // The header has been read: the source starts at the first chunk.
+ * const inflate = (bytes: Uint8Array) =>
+ *   ReadableStream.from(
+ *     parallelInflate(
+ *       openByteSource(ReadableStream.from([bytes.subarray(index.headerLength)])),
+ *       index,
+ *       { jobs: 2 },
+ *     ),
+ *   );
+ * assert.deepEqual(await new Response(inflate(file)).bytes(), core);
+ *
+ * // A trailer that does not match the data.
+ * const corrupt = file.slice();
+ * corrupt[corrupt.length - 8]! ^= 0xff;
+ * await assert.rejects(Array.fromAsync(inflate(corrupt)), ChunkError);
+ * ```
  */
 export async function* parallelInflate(
   source: ByteSource,

@@ -27,7 +27,10 @@ const NMAX = 5552;
  * @example Usage
  * ```ts
  * import { adler32 } from "./zlib.ts";
- * adler32(1, new TextEncoder().encode("Wikipedia")); // 0x11e60398
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(adler32(1, new TextEncoder().encode("Wikipedia")), 0x11e60398);
+ * assert.equal(adler32(1, new Uint8Array(0)), 1);
  * ```
  */
 export function adler32(adler: number, bytes: Uint8Array): number {
@@ -57,7 +60,11 @@ export function adler32(adler: number, bytes: Uint8Array): number {
  * @example Usage
  * ```ts
  * import { zlibHeader } from "./zlib.ts";
- * zlibHeader(undefined); // Uint8Array [0x78, 0x9c]
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(zlibHeader(undefined), new Uint8Array([0x78, 0x9c]));
+ * assert.deepEqual(zlibHeader(1), new Uint8Array([0x78, 0x01]));
+ * assert.deepEqual(zlibHeader(9), new Uint8Array([0x78, 0xda]));
  * ```
  */
 export function zlibHeader(level: number | undefined): Uint8Array {
@@ -93,10 +100,18 @@ export interface ZlibCompressOptions {
  * @returns A writable/readable pair for `pipeThrough`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { zlibCompressStream } from "./zlib.ts";
- * const file = await Deno.open("core");
- * const zlib = file.readable.pipeThrough(zlibCompressStream());
+ * import { inflateSync } from "node:zlib";
+ * import assert from "node:assert/strict";
+ *
+ * const core = new TextEncoder().encode("a core, or anything ".repeat(1000));
+ * const zz = await new Response(
+ *   ReadableStream.from([core]).pipeThrough(zlibCompressStream({ level: 9 })),
+ * ).bytes();
+ * assert.deepEqual(zz.subarray(0, 2), new Uint8Array([0x78, 0xda]));
+ * assert.ok(zz.length < core.length / 10);
+ * assert.deepEqual(new Uint8Array(inflateSync(zz)), core);
  * ```
  */
 export function zlibCompressStream(

@@ -151,6 +151,20 @@ export class ByteReader {
  * Converts a 64-bit offset or size to a number, refusing values past
  * `Number.MAX_SAFE_INTEGER`.
  *
+ * @example Usage
+ * ```ts
+ * import { safeNumber } from "./_byte_reader.ts";
+ * import { ElfFormatError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(safeNumber(4096n, "p_offset", 0x40), 4096);
+ * assert.throws(() => safeNumber(1n << 60n, "p_offset", 0x40), ElfFormatError);
+ * ```
+ *
+ * @param value The value as read.
+ * @param field The field's name, for the message.
+ * @param offset The field's file offset, for the message.
+ * @returns The value as a number.
  * @throws {ElfFormatError} When the value is not safe.
  */
 export function safeNumber(

@@ -50,6 +50,7 @@ const MAX_PAGE = 64 << 10;
 
 /** A file mapped in the crashed process, with its build-id when found. */
 export interface CoreModule {
+  /** The file's path, as `NT_FILE` names it; `[vdso]` for the vDSO. */
   path: string;
   /** First address of the file's mappings. */
   start: bigint;
@@ -65,6 +66,7 @@ export interface CoreReport {
   size: number;
   /** The ELF header, when the input is ELF. */
   header?: ElfHeader;
+  /** The program headers; empty until (or unless) the table was read. */
   programs: ElfProgram[];
   /** Decoded notes, when the notes were read. */
   notes?: CoreNotes;
@@ -95,11 +97,48 @@ interface Wanted {
  * finished.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { CoreInspectorStream } from "./core_inspector.ts";
+ * import { EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE } from "./elf.ts";
+ * import { NT_PRPSINFO } from "./notes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // The start of an ELF64 core: the header, two program headers and the
+ * // notes. The memory it declares (a PT_LOAD segment at 4096) never comes.
+ * const core = new Uint8Array(332);
+ * const view = new DataView(core.buffer);
+ * core.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+ * view.setUint16(16, ET_CORE, true); // e_type
+ * view.setUint16(18, EM_X86_64, true); // e_machine
+ * view.setUint32(20, 1, true); // e_version
+ * view.setBigUint64(32, 64n, true); // e_phoff
+ * view.setUint16(54, 56, true); // e_phentsize
+ * view.setUint16(56, 2, true); // e_phnum
+ * const program = (i: number, type: number, offset: number, size: number) => {
+ *   const at = 64 + 56 * i;
+ *   view.setUint32(at, type, true); // p_type
+ *   view.setBigUint64(at + 8, BigInt(offset), true); // p_offset
+ *   view.setBigUint64(at + 32, BigInt(size), true); // p_filesz
+ * };
+ * program(0, PT_NOTE, 176, 156);
+ * program(1, PT_LOAD, 4096, 4096);
+ * view.setUint32(176, 5, true); // namesz: "CORE" and its NUL
+ * view.setUint32(180, 136, true); // descsz: struct elf_prpsinfo
+ * view.setUint32(184, NT_PRPSINFO, true);
+ * core.set(new TextEncoder().encode("CORE"), 188);
+ * core.set(new TextEncoder().encode("crasher"), 196 + 40); // pr_fname
+ *
  * const inspector = new CoreInspectorStream();
- * await Deno.stdin.readable.pipeThrough(inspector).pipeTo(sink);
- * inspector.report.notes?.process?.comm;
+ * const passed = await new Response(
+ *   ReadableStream.from([core.subarray(0, 100), core.subarray(100)])
+ *     .pipeThrough(inspector),
+ * ).bytes();
+ * assert.deepEqual(passed, core);
+ * const { report } = inspector;
+ * assert.equal(report.header?.type, ET_CORE);
+ * assert.equal(report.notes?.process?.comm, "crasher");
+ * assert.equal(report.expectedSize, 8192);
+ * assert.equal(report.truncated, true);
  * ```
  */
 export class CoreInspectorStream

@@ -100,22 +100,33 @@ const MAX_SHSTRTAB = 1 << 20;
 export interface ElfHeader {
   /** 32 or 64. */
   class: 32 | 64;
+  /** True for little-endian data (`e_ident[EI_DATA]`), false for big. */
   littleEndian: boolean;
+  /** `e_ident[EI_OSABI]`: the OS and ABI, 0 for System V. */
   osAbi: number;
+  /** `e_ident[EI_ABIVERSION]`: the version of that ABI. */
   abiVersion: number;
   /** `e_type`: {@linkcode ET_EXEC}, {@linkcode ET_CORE} ... */
   type: number;
   /** `e_machine`: {@linkcode EM_X86_64} ... */
   machine: number;
+  /** `e_version`: 1, the only version. */
   version: number;
+  /** `e_entry`: the virtual address of the entry point; 0 for none. */
   entry: bigint;
+  /** `e_phoff`: file offset of the program header table, in bytes. */
   phoff: number;
+  /** `e_shoff`: file offset of the section header table, in bytes. */
   shoff: number;
+  /** `e_flags`: processor-specific flags. */
   flags: number;
+  /** `e_ehsize`: bytes of this header. */
   ehsize: number;
+  /** `e_phentsize`: bytes per program header. */
   phentsize: number;
   /** Number of program headers (after extended numbering). */
   phnum: number;
+  /** `e_shentsize`: bytes per section header. */
   shentsize: number;
   /** Number of section headers (after extended numbering). */
   shnum: number;
@@ -125,34 +136,55 @@ export interface ElfHeader {
 
 /** A program header (segment). */
 export interface ElfProgram {
+  /** `p_type`: {@linkcode PT_LOAD}, {@linkcode PT_NOTE} ... */
   type: number;
+  /** `p_flags`: the execute (1), write (2) and read (4) bits. */
   flags: number;
+  /** `p_offset`: file offset of the segment, in bytes. */
   offset: number;
+  /** `p_vaddr`: the segment's virtual address in memory. */
   vaddr: bigint;
+  /** `p_paddr`: its physical address, on systems where that matters. */
   paddr: bigint;
+  /** `p_filesz`: bytes of the segment in the file. */
   filesz: number;
+  /** `p_memsz`: bytes of the segment in memory (at least `filesz`). */
   memsz: bigint;
+  /** `p_align`: alignment of the segment, in bytes. */
   align: bigint;
 }
 
 /** A section header, its name resolved. */
 export interface ElfSection {
+  /** The name from the section name table: `.text`, `.uuid` ...; "" for none. */
   name: string;
+  /** `sh_type`: {@linkcode SHT_PROGBITS}, {@linkcode SHT_NOTE} ... */
   type: number;
+  /** `sh_flags`: the write (1), alloc (2) and execute (4) bits, and more. */
   flags: bigint;
+  /** `sh_addr`: the virtual address when loaded; 0 when it is not. */
   addr: bigint;
+  /** `sh_offset`: file offset of the contents, in bytes. */
   offset: number;
+  /** `sh_size`: bytes of the contents (none in the file for `SHT_NOBITS`). */
   size: number;
+  /** `sh_link`: the index of a related section, by type. */
   link: number;
+  /** `sh_info`: more information, by type. */
   info: number;
+  /** `sh_addralign`: alignment of the contents, in bytes. */
   addralign: bigint;
+  /** `sh_entsize`: bytes per entry of a table; 0 when it is not one. */
   entsize: bigint;
 }
 
 /** A parsed ELF file: header and tables; contents are read on demand. */
 export interface ElfFile {
+  /** The file header. */
   header: ElfHeader;
+  /** The program headers, in table order. */
   programs: ElfProgram[];
+  /** The section headers, in table order, names resolved. */
   sections: ElfSection[];
 }
 
@@ -182,10 +214,33 @@ export interface ParseElfOptions {
  * @throws {ElfFormatError} When the bytes are not an ELF header.
  *
  * @example Usage
- * ```ts ignore
- * import { parseElfHeader } from "./elf.ts";
- * const header = parseElfHeader(await Deno.readFile("/bin/true"));
- * header.class; // 64
+ * ```ts
+ * import {
+ *   ElfFormatError,
+ *   EM_X86_64,
+ *   ET_CORE,
+ *   parseElfHeader,
+ *   TruncatedElfError,
+ * } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // An ELF64 little-endian core's header, and nothing after it.
+ * const bytes = new Uint8Array(64);
+ * const view = new DataView(bytes.buffer);
+ * bytes.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]); // magic, class, data, version
+ * view.setUint16(16, ET_CORE, true); // e_type
+ * view.setUint16(18, EM_X86_64, true); // e_machine
+ * view.setUint32(20, 1, true); // e_version
+ * const header = parseElfHeader(bytes);
+ * assert.equal(header.class, 64);
+ * assert.equal(header.littleEndian, true);
+ * assert.equal(header.type, ET_CORE);
+ * assert.equal(header.machine, EM_X86_64);
+ * assert.throws(() => parseElfHeader(bytes.subarray(0, 10)), TruncatedElfError);
+ * assert.throws(
+ *   () => parseElfHeader(new TextEncoder().encode("#!/bin/sh")),
+ *   ElfFormatError,
+ * );
  * ```
  */
 export function parseElfHeader(
@@ -332,7 +387,30 @@ function checkTable(
   }
 }
 
-/** The byte range of the program header table. */
+/**
+ * The byte range of the program header table.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseElfHeader, programTableRange } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new Uint8Array(64);
+ * const view = new DataView(bytes.buffer);
+ * bytes.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]); // ELF64, little-endian
+ * view.setUint32(20, 1, true); // e_version
+ * view.setBigUint64(32, 64n, true); // e_phoff: right after the header
+ * view.setUint16(54, 56, true); // e_phentsize
+ * view.setUint16(56, 3, true); // e_phnum
+ * assert.deepEqual(programTableRange(parseElfHeader(bytes)), {
+ *   offset: 64,
+ *   length: 3 * 56,
+ * });
+ * ```
+ *
+ * @param header The file header.
+ * @returns The table's file offset and its length, in bytes.
+ */
 export function programTableRange(
   header: ElfHeader,
 ): { offset: number; length: number } {
@@ -346,6 +424,26 @@ export function programTableRange(
  * @param header The file header.
  * @returns The program headers.
  * @throws {ElfFormatError} When the table is short or a field is out of range.
+ *
+ * @example Usage
+ * ```ts
+ * import {
+ *   parseElfHeader,
+ *   parsePrograms,
+ *   programTableRange,
+ *   PT_LOAD,
+ *   readElfAt,
+ * } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // The Deno running this is an ELF program (Linux).
+ * using file = await Deno.open(Deno.execPath());
+ * const header = parseElfHeader(await readElfAt(file, 0, 64));
+ * const { offset, length } = programTableRange(header);
+ * const programs = parsePrograms(await readElfAt(file, offset, length), header);
+ * assert.equal(programs.length, header.phnum);
+ * assert.ok(programs.some((program) => program.type === PT_LOAD));
+ * ```
  */
 export function parsePrograms(
   table: Uint8Array,
@@ -608,10 +706,50 @@ function* loadElf(
  * {@linkcode TruncatedElfError} when it is cut short.
  *
  * @example Usage
- * ```ts ignore
- * import { findSection, parseElf } from "./elf.ts";
- * const elf = parseElf(await Deno.readFile("a.out"));
- * findSection(elf, ".uuid"); // undefined when absent
+ * ```ts
+ * import {
+ *   findSection,
+ *   parseElf,
+ *   sectionData,
+ *   SHT_PROGBITS,
+ *   SHT_STRTAB,
+ * } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // An ELF64 file of three sections: none, the section names, and `.uuid`.
+ * const bytes = new Uint8Array(296);
+ * const view = new DataView(bytes.buffer);
+ * const text = new TextEncoder();
+ * bytes.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]); // ELF64, little-endian
+ * view.setUint32(20, 1, true); // e_version
+ * view.setBigUint64(40, 104n, true); // e_shoff
+ * view.setUint16(58, 64, true); // e_shentsize
+ * view.setUint16(60, 3, true); // e_shnum
+ * view.setUint16(62, 1, true); // e_shstrndx
+ * bytes.set(text.encode("\0.shstrtab\0.uuid\0"), 64);
+ * bytes.set(text.encode("0123456789abcdef"), 81);
+ * const section = (
+ *   i: number,
+ *   name: number,
+ *   type: number,
+ *   offset: number,
+ *   size: number,
+ * ) => {
+ *   const at = 104 + 64 * i;
+ *   view.setUint32(at, name, true); // sh_name
+ *   view.setUint32(at + 4, type, true); // sh_type
+ *   view.setBigUint64(at + 24, BigInt(offset), true); // sh_offset
+ *   view.setBigUint64(at + 32, BigInt(size), true); // sh_size
+ * };
+ * section(1, 1, SHT_STRTAB, 64, 17);
+ * section(2, 11, SHT_PROGBITS, 81, 16);
+ *
+ * const elf = parseElf(bytes);
+ * assert.deepEqual(elf.sections.map((s) => s.name), ["", ".shstrtab", ".uuid"]);
+ * const uuid = findSection(elf, ".uuid");
+ * assert.ok(uuid !== undefined);
+ * assert.equal(new TextDecoder().decode(sectionData(bytes, uuid)), "0123456789abcdef");
+ * assert.equal(findSection(elf, ".note.package"), undefined);
  * ```
  */
 export function parseElf(bytes: Uint8Array): ElfFile {
@@ -650,10 +788,17 @@ function sliceAt(
  * @throws {ElfFormatError} When the file is not a well-formed ELF file.
  *
  * @example Usage
- * ```ts ignore
- * import { readElf } from "./elf.ts";
- * using file = await Deno.open("/bin/true");
+ * ```ts
+ * import { ET_DYN, ET_EXEC, readElf } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // The Deno running this is an ELF program (Linux): about 100 MB, of
+ * // which only the headers, the tables and the section names are read.
+ * using file = await Deno.open(Deno.execPath());
  * const elf = await readElf(file);
+ * assert.ok([ET_EXEC, ET_DYN].includes(elf.header.type));
+ * assert.equal(elf.programs.length, elf.header.phnum);
+ * assert.ok(elf.sections.some((section) => section.name === ".text"));
  * ```
  */
 export async function readElf(file: Deno.FsFile): Promise<ElfFile> {
@@ -671,6 +816,24 @@ export async function readElf(file: Deno.FsFile): Promise<ElfFile> {
 /**
  * Reads exactly `length` bytes at `offset` of an open ELF file.
  *
+ * @example Usage
+ * ```ts
+ * import { readElfAt, TruncatedElfError } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using file = await Deno.open(Deno.execPath());
+ * const { size } = await file.stat();
+ * assert.deepEqual(
+ *   await readElfAt(file, 0, 4),
+ *   new Uint8Array([0x7f, 0x45, 0x4c, 0x46]),
+ * );
+ * await assert.rejects(readElfAt(file, size - 2, 4), TruncatedElfError);
+ * ```
+ *
+ * @param file The open file.
+ * @param offset Where to start, in bytes.
+ * @param length How many bytes.
+ * @returns The bytes.
  * @throws {TruncatedElfError} When the file ends first.
  */
 export async function readElfAt(
@@ -694,6 +857,21 @@ export async function readElfAt(
 /**
  * Finds a section by name.
  *
+ * @example Usage
+ * ```ts
+ * import { findSection, readElf, SHT_PROGBITS } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // The Deno running this is an ELF program (Linux).
+ * using file = await Deno.open(Deno.execPath());
+ * const elf = await readElf(file);
+ * assert.equal(findSection(elf, ".text")?.type, SHT_PROGBITS);
+ * // Deno is not stamped.
+ * assert.equal(findSection(elf, ".uuid"), undefined);
+ * ```
+ *
+ * @param elf The parsed file.
+ * @param name The section's name, like `.uuid`.
  * @returns The first section of that name, or undefined when there is none
  * (absence is not an error).
  */
@@ -707,6 +885,39 @@ export function findSection(
 /**
  * The contents of a section of an in-memory file (a view, not a copy).
  *
+ * @example Usage
+ * ```ts
+ * import {
+ *   type ElfSection,
+ *   sectionData,
+ *   SHT_NOBITS,
+ *   SHT_PROGBITS,
+ *   TruncatedElfError,
+ * } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new TextEncoder().encode("ELF?0123456789abcdef");
+ * const uuid: ElfSection = {
+ *   name: ".uuid",
+ *   type: SHT_PROGBITS,
+ *   flags: 0n,
+ *   addr: 0n,
+ *   offset: 4,
+ *   size: 16,
+ *   link: 0,
+ *   info: 0,
+ *   addralign: 1n,
+ *   entsize: 0n,
+ * };
+ * assert.equal(new TextDecoder().decode(sectionData(bytes, uuid)), "0123456789abcdef");
+ * // SHT_NOBITS takes no bytes of the file.
+ * assert.equal(sectionData(bytes, { ...uuid, type: SHT_NOBITS }).length, 0);
+ * assert.throws(() => sectionData(bytes, { ...uuid, size: 64 }), TruncatedElfError);
+ * ```
+ *
+ * @param bytes The whole file.
+ * @param section One of its sections.
+ * @returns The section's bytes; empty for `SHT_NOBITS`.
  * @throws {ElfFormatError} When the section lies outside the bytes.
  */
 export function sectionData(
@@ -725,6 +936,20 @@ export function sectionData(
 /**
  * The bytes a core (or any file) must have to hold everything its headers
  * declare: the end of the furthest segment, section or table.
+ *
+ * @example Usage
+ * ```ts
+ * import { expectedFileSize, readElf } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // A linked program ends with its section header table.
+ * using file = await Deno.open(Deno.execPath());
+ * const elf = await readElf(file);
+ * assert.equal(expectedFileSize(elf), (await file.stat()).size);
+ * ```
+ *
+ * @param elf The parsed headers.
+ * @returns The size in bytes.
  */
 export function expectedFileSize(elf: ElfFile): number {
   const { header } = elf;
@@ -779,17 +1004,60 @@ const PROGRAM_NAMES: Record<number, string> = {
   0x6474e553: "PT_GNU_PROPERTY",
 };
 
-/** `e_type` by name: `"ET_CORE"`, or the number in hex when unknown. */
+/**
+ * `e_type` by name: `"ET_CORE"`, or the number in hex when unknown.
+ *
+ * @example Usage
+ * ```ts
+ * import { ET_CORE, typeName } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeName(ET_CORE), "ET_CORE");
+ * assert.equal(typeName(0xfe00), "0xfe00");
+ * ```
+ *
+ * @param type The `e_type` value.
+ * @returns Its name.
+ */
 export function typeName(type: number): string {
   return TYPE_NAMES[type] ?? hex(type);
 }
 
-/** `e_machine` by name: `"EM_X86_64"`, or the number in hex when unknown. */
+/**
+ * `e_machine` by name: `"EM_X86_64"`, or the number in hex when unknown.
+ *
+ * @example Usage
+ * ```ts
+ * import { EM_AARCH64, machineName } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(machineName(EM_AARCH64), "EM_AARCH64");
+ * assert.equal(machineName(0x1234), "0x1234");
+ * ```
+ *
+ * @param machine The `e_machine` value.
+ * @returns Its name.
+ */
 export function machineName(machine: number): string {
   return MACHINE_NAMES[machine] ?? hex(machine);
 }
 
-/** `p_type` by name: `"PT_NOTE"`, or the number in hex when unknown. */
+/**
+ * `p_type` by name: `"PT_NOTE"`, or the number in hex when unknown.
+ *
+ * @example Usage
+ * ```ts
+ * import { programTypeName, PT_NOTE } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(programTypeName(PT_NOTE), "PT_NOTE");
+ * assert.equal(programTypeName(0x6474e551), "PT_GNU_STACK");
+ * assert.equal(programTypeName(0x70000000), "0x70000000");
+ * ```
+ *
+ * @param type The `p_type` value.
+ * @returns Its name.
+ */
 export function programTypeName(type: number): string {
   return PROGRAM_NAMES[type] ?? hex(type);
 }

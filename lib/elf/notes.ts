@@ -44,6 +44,7 @@ const MAX_NOTES = 100_000;
 export interface ElfNote {
   /** Owner name, without its NUL: "CORE", "GNU", "LINUX" ... */
   name: string;
+  /** The note's type, by its owner: {@linkcode NT_PRSTATUS} ... */
   type: number;
   /** The descriptor (a view, not a copy). */
   desc: Uint8Array;
@@ -53,6 +54,7 @@ export interface ElfNote {
 
 /** Options for {@linkcode parseNotes}. */
 export interface ParseNotesOptions {
+  /** The file's byte order: true for little-endian. */
   littleEndian: boolean;
   /**
    * File offset of the first byte, for messages and {@linkcode ElfNote.offset}.
@@ -78,11 +80,29 @@ export interface ParseNotesOptions {
  * @throws {ElfFormatError} When a note's sizes run past the area.
  *
  * @example Usage
- * ```ts ignore
- * import { parseNotes } from "./notes.ts";
- * for (const note of parseNotes(area, { littleEndian: true })) {
- *   // note.name, note.type, note.desc
- * }
+ * ```ts
+ * import { NT_GNU_BUILD_ID, parseNotes } from "./notes.ts";
+ * import { ElfFormatError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // One note: owner "GNU", a 4-byte build-id.
+ * const area = new Uint8Array(20);
+ * const view = new DataView(area.buffer);
+ * view.setUint32(0, 4, true); // namesz, NUL included
+ * view.setUint32(4, 4, true); // descsz
+ * view.setUint32(8, NT_GNU_BUILD_ID, true); // type
+ * area.set(new TextEncoder().encode("GNU\0"), 12);
+ * area.set([0xde, 0xad, 0xbe, 0xef], 16);
+ *
+ * const notes = parseNotes(area, { littleEndian: true, baseOffset: 0x2e4 });
+ * assert.equal(notes.length, 1);
+ * assert.equal(notes[0]?.name, "GNU");
+ * assert.equal(notes[0]?.type, NT_GNU_BUILD_ID);
+ * assert.deepEqual(notes[0]?.desc, new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
+ * assert.equal(notes[0]?.offset, 0x2e4);
+ * // A descriptor that runs past the area.
+ * view.setUint32(4, 8, true);
+ * assert.throws(() => parseNotes(area, { littleEndian: true }), ElfFormatError);
  * ```
  */
 export function parseNotes(
@@ -132,10 +152,13 @@ export function parseNotes(
 
 /** A file mapped into the crashed process (from `NT_FILE`). */
 export interface MappedFile {
+  /** First address of the mapping. */
   start: bigint;
+  /** End of the mapping: the first address after it. */
   end: bigint;
   /** Offset in the file, in bytes. */
   fileOffset: bigint;
+  /** The file's path, as the kernel wrote it. */
   path: string;
 }
 
@@ -149,8 +172,11 @@ export interface ThreadStatus {
 
 /** `NT_SIGINFO`. */
 export interface SignalInfo {
+  /** `si_signo`: the signal's number. */
   signo: number;
+  /** `si_errno`: an error number sent with it, usually 0. */
   errno: number;
+  /** `si_code`: why it was sent (`SEGV_MAPERR` ...); 0 or below from a process. */
   code: number;
   /** The faulting address, for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP. */
   address?: bigint;
@@ -162,15 +188,20 @@ export interface CoreNotes {
   threads: ThreadStatus[];
   /** From `NT_PRPSINFO`. */
   process?: {
+    /** The process id. */
     pid: number;
+    /** The parent's process id. */
     ppid: number;
+    /** The real user id. */
     uid: number;
+    /** The real group id. */
     gid: number;
     /** The command name (at most 15 bytes). */
     comm: string;
     /** The first 80 bytes of the argument list, spaces between arguments. */
     args: string;
   };
+  /** From `NT_SIGINFO`: the signal that caused the dump. */
   signal?: SignalInfo;
   /** The auxiliary vector, type to value. */
   auxv: Map<number, bigint>;
@@ -191,6 +222,39 @@ const FAULT_SIGNALS = new Set([4, 5, 7, 8, 11]);
  * @param header The core's ELF header (class, byte order, machine).
  * @returns The decoded facts.
  * @throws {ElfFormatError} When a known note is malformed.
+ *
+ * @example Usage
+ * ```ts
+ * import { decodeCoreNotes, NT_PRSTATUS, NT_SIGINFO } from "./notes.ts";
+ * import { EM_X86_64, ET_CORE, parseElfHeader } from "./elf.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // An ELF64 little-endian core's header.
+ * const bytes = new Uint8Array(64);
+ * const view = new DataView(bytes.buffer);
+ * bytes.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+ * view.setUint16(16, ET_CORE, true);
+ * view.setUint16(18, EM_X86_64, true);
+ * view.setUint32(20, 1, true);
+ * const header = parseElfHeader(bytes);
+ *
+ * // A thread stopped by SIGSEGV (11), and the fault's siginfo.
+ * const status = new Uint8Array(336);
+ * new DataView(status.buffer).setUint16(12, 11, true); // pr_cursig
+ * new DataView(status.buffer).setUint32(32, 4242, true); // pr_pid
+ * const siginfo = new Uint8Array(128);
+ * new DataView(siginfo.buffer).setInt32(0, 11, true); // si_signo
+ * new DataView(siginfo.buffer).setInt32(8, 1, true); // si_code: SEGV_MAPERR
+ * new DataView(siginfo.buffer).setBigUint64(16, 0xdeadn, true); // si_addr
+ * const notes = decodeCoreNotes([
+ *   { name: "CORE", type: NT_PRSTATUS, desc: status, offset: 0 },
+ *   { name: "CORE", type: NT_SIGINFO, desc: siginfo, offset: 356 },
+ *   { name: "LINUX", type: 0x202, desc: new Uint8Array(8), offset: 504 },
+ * ], header);
+ * assert.deepEqual(notes.threads, [{ tid: 4242, signal: 11 }]);
+ * assert.deepEqual(notes.signal, { signo: 11, errno: 0, code: 1, address: 0xdeadn });
+ * assert.equal(notes.process, undefined);
+ * ```
  */
 export function decodeCoreNotes(
   notes: ElfNote[],
@@ -322,9 +386,14 @@ function decodeFileNote(
  * @returns The build-id in lower-case hex, or undefined.
  *
  * @example Usage
- * ```ts ignore
- * import { buildIdOf, parseNotes } from "./notes.ts";
- * buildIdOf(parseNotes(area, { littleEndian: true })); // "96e763..."
+ * ```ts
+ * import { buildIdOf, NT_GNU_BUILD_ID } from "./notes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const id = new Uint8Array([0x96, 0xe7, 0x63, 0x0f]);
+ * const note = { name: "GNU", type: NT_GNU_BUILD_ID, desc: id, offset: 0 };
+ * assert.equal(buildIdOf([note]), "96e7630f");
+ * assert.equal(buildIdOf([{ ...note, name: "CORE" }]), undefined);
  * ```
  */
 export function buildIdOf(notes: ElfNote[]): string | undefined {
@@ -338,6 +407,21 @@ export function buildIdOf(notes: ElfNote[]): string | undefined {
 /**
  * Finds the package metadata note (`.note.package`, owner "FDO") and returns
  * its JSON text, without the terminating NUL.
+ *
+ * @example Usage
+ * ```ts
+ * import { NT_FDO_PACKAGING_METADATA, packageMetadataOf } from "./notes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const json = '{"type":"rpm","name":"app","version":"1.2"}';
+ * const desc = new TextEncoder().encode(`${json}\0\0`);
+ * const note = { name: "FDO", type: NT_FDO_PACKAGING_METADATA, desc, offset: 0 };
+ * assert.equal(packageMetadataOf([note]), json);
+ * assert.equal(packageMetadataOf([]), undefined);
+ * ```
+ *
+ * @param notes Notes of a program.
+ * @returns The JSON text, or undefined when there is no such note.
  */
 export function packageMetadataOf(notes: ElfNote[]): string | undefined {
   const note = notes.find((n) =>

@@ -66,10 +66,24 @@ export interface ReadProgramInfoOptions extends OpenRegularFileOptions {
  * @throws {ElfFormatError} When it is not a well-formed ELF file.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { readProgramInfo } from "./program_info.ts";
- * const info = await readProgramInfo("/usr/bin/app");
- * info.uuid; // the bytes of .uuid, or undefined
+ * import { ElfFormatError } from "./errors.ts";
+ * import { FileAccessError } from "../fs/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // The Deno running this is a program like any other (Linux).
+ * const info = await readProgramInfo(Deno.execPath());
+ * assert.ok(info.elf.sections.length > 0);
+ * // Not stamped: no `.uuid`, which is no error.
+ * assert.equal(info.uuid, undefined);
+ * assert.equal(info.uuidTruncated, false);
+ *
+ * const script = await Deno.makeTempFile();
+ * await Deno.writeTextFile(script, "#!/bin/sh\n");
+ * await assert.rejects(readProgramInfo(script), ElfFormatError);
+ * await assert.rejects(readProgramInfo("/"), FileAccessError);
+ * await Deno.remove(script);
  * ```
  */
 export async function readProgramInfo(

@@ -16,7 +16,9 @@ import { compact, isSharedZeros, isZero } from "../util/mod.ts";
 
 /** Bytes to write over a file at an offset once its data is complete. */
 export interface FilePatch {
+  /** Where the bytes go, in bytes from the start of the file. */
   offset: number;
+  /** The bytes written there. */
   bytes: Uint8Array;
 }
 
@@ -100,10 +102,48 @@ const MAX_UNIQUE_ATTEMPTS = 1000;
  * published; nothing is left behind.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { writeFileAtomic } from "./atomic_file.ts";
- * const input = await Deno.open("core");
- * await writeFileAtomic("/var/crash/core.copy", input.readable);
+ * import { FileExistsError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const bytes = () => ReadableStream.from([new TextEncoder().encode("core")]);
+ * const path = `${dir}/core.copy`;
+ * assert.equal(await writeFileAtomic(path, bytes()), path);
+ * assert.equal(await Deno.readTextFile(path), "core");
+ * assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+ * // The name is taken: never overwritten, unless asked.
+ * await assert.rejects(writeFileAtomic(path, bytes()), FileExistsError);
+ * assert.equal(
+ *   await writeFileAtomic(path, bytes(), { unique: true }),
+ *   `${dir}/core-2.copy`,
+ * );
+ * // No temporary file is left behind.
+ * const names = await Array.fromAsync(Deno.readDir(dir), (e) => e.name);
+ * assert.deepEqual(names.sort(), ["core-2.copy", "core.copy"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @example Bytes completed at the end, written over the start
+ * ```ts
+ * import { type FilePatch, writeFileAtomic } from "./atomic_file.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const amend: { patch: FilePatch | undefined } = { patch: undefined };
+ * const data = ReadableStream.from([new TextEncoder().encode("size=?; data")])
+ *   .pipeThrough(
+ *     new TransformStream<Uint8Array, Uint8Array>({
+ *       flush() {
+ *         // Known only once the data has gone by.
+ *         amend.patch = { offset: 5, bytes: new TextEncoder().encode("4") };
+ *       },
+ *     }),
+ *   );
+ * await writeFileAtomic(`${dir}/out`, data, { amend });
+ * assert.equal(await Deno.readTextFile(`${dir}/out`), "size=4; data");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFileAtomic(
@@ -357,7 +397,23 @@ async function wrap(
   }
 }
 
-/** Removes a file, ignoring every error (used while cleaning up). */
+/**
+ * Removes a file, ignoring every error (used while cleaning up).
+ *
+ * @example Usage
+ * ```ts
+ * import { removeQuietly } from "./atomic_file.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile();
+ * await removeQuietly(path);
+ * await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
+ * // Already gone: nothing thrown.
+ * await removeQuietly(path);
+ * ```
+ *
+ * @param path The file.
+ */
 export async function removeQuietly(path: string): Promise<void> {
   try {
     await Deno.remove(path);

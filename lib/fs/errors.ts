@@ -53,8 +53,14 @@ export class ShortReadError extends Error {
  * @example Usage
  * ```ts
  * import { fsReason } from "./errors.ts";
- * fsReason(new Error("No such file or directory (os error 2): open 'x'"));
- * // "no such file or directory"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   fsReason(new Error("No such file or directory (os error 2): open 'x'")),
+ *   "no such file or directory",
+ * );
+ * const error = await Deno.stat("/nonexistent/core").catch((e) => e);
+ * assert.equal(fsReason(error), "no such file or directory");
  * ```
  */
 export function fsReason(error: unknown): string {

@@ -18,6 +18,7 @@ export type ProgressCallback = (
 
 /** An opened input. */
 export interface Input {
+  /** The bytes: a byte stream for files, so BYOB reads work. */
   readable: ReadableStream<Uint8Array>;
   /** The size of a regular file; undefined for pipes and stdin. */
   size: number | undefined;
@@ -25,7 +26,30 @@ export interface Input {
   label: string;
 }
 
-/** Opens a path for reading, or stdin for `-`. */
+/**
+ * Opens a path for reading, or stdin for `-`.
+ *
+ * @example Usage
+ * ```ts
+ * import { openInput } from "./file_io.ts";
+ * import { FileAccessError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "core");
+ * const input = await openInput(path);
+ * assert.equal(input.size, 4);
+ * assert.equal(input.label, `'${path}'`);
+ * assert.equal(await new Response(input.readable).text(), "core");
+ * assert.equal((await openInput("-")).label, "stdin");
+ * await assert.rejects(openInput(`${path}.missing`), FileAccessError);
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param path The file, or `-`.
+ * @returns The stream, its size when known, and its name for messages.
+ * @throws {FileAccessError} When it cannot be opened or is a directory.
+ */
 export async function openInput(path: string): Promise<Input> {
   if (path === "-") {
     return { readable: Deno.stdin.readable, size: undefined, label: "stdin" };
@@ -102,7 +126,28 @@ function mapErrors(
   });
 }
 
-/** Passes bytes through, calling `onProgress` at most every 100 ms. */
+/**
+ * Passes bytes through, calling `onProgress` at most every 100 ms.
+ *
+ * @example Usage
+ * ```ts
+ * import { progressStream } from "./file_io.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const seen: [number, number | undefined][] = [];
+ * const chunks = [new Uint8Array(3), new Uint8Array(5)];
+ * const out = ReadableStream.from(chunks).pipeThrough(
+ *   progressStream(undefined, (done, total) => seen.push([done, total])),
+ * );
+ * assert.equal((await new Response(out).bytes()).length, 8);
+ * // Last, the end: the size is known once it is reached.
+ * assert.deepEqual(seen.at(-1), [8, 8]);
+ * ```
+ *
+ * @param total The input's size when known.
+ * @param onProgress Receives the bytes passed so far and the size.
+ * @returns The counting transform.
+ */
 export function progressStream(
   total: number | undefined,
   onProgress: ProgressCallback,
@@ -130,7 +175,34 @@ export function progressStream(
  * Writes a stream to a new file (`0600`, published only when complete), or
  * to stdout for `-`.
  *
+ * @example Usage
+ * ```ts
+ * import { writeOutput } from "./file_io.ts";
+ * import { FileExistsError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/core`;
+ * const data = (text: string) =>
+ *   ReadableStream.from([new TextEncoder().encode(text)]);
+ * assert.equal(await writeOutput(path, data("one"), { force: false }), path);
+ * await assert.rejects(
+ *   writeOutput(path, data("two"), { force: false }),
+ *   FileExistsError,
+ * );
+ * await writeOutput(path, data("two"), { force: true });
+ * assert.equal(await Deno.readTextFile(path), "two");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @param path The new file, or `-`.
+ * @param data The bytes.
+ * @param options `force` replaces an existing regular file; `sparse`
+ * leaves holes for blocks of zeros; `amend` is written over the file at
+ * the end.
  * @returns The path written, or `-`.
+ * @throws {FileExistsError} When the file exists and `force` is not set.
+ * @throws {FileAccessError} When it cannot be written.
  */
 export async function writeOutput(
   path: string,

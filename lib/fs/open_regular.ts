@@ -26,6 +26,31 @@ export interface OpenRegularFileOptions {
  * on the open file, then reopened through `/proc/self/fd` for ordinary
  * reads of exactly that file.
  *
+ * @example Usage
+ * ```ts
+ * import { openRegularFile } from "./open_regular.ts";
+ * import { FileAccessError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/program`, "ELF");
+ * await Deno.symlink(`${dir}/program`, `${dir}/link`);
+ * {
+ *   using file = await openRegularFile(`${dir}/program`);
+ *   assert.equal((await file.stat()).size, 3);
+ * }
+ * // A FIFO opens at once, and is refused.
+ * const fifo = new Deno.Command("mkfifo", { args: [`${dir}/fifo`] });
+ * assert.equal((await fifo.output()).code, 0);
+ * await assert.rejects(openRegularFile(`${dir}/fifo`), FileAccessError);
+ * await assert.rejects(openRegularFile(dir), FileAccessError);
+ * await assert.rejects(
+ *   openRegularFile(`${dir}/link`, { noFollow: true }),
+ *   /it is a symbolic link/,
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
  * @param path The file.
  * @param options Whether to refuse a symbolic link.
  * @returns The open file.

@@ -11,7 +11,8 @@ import { ShortReadError } from "./errors.ts";
  *
  * @example Reads a range, and refuses one past the end
  * ```ts
- * import { readFileAt, ShortReadError } from "./mod.ts";
+ * import { readFileAt } from "./read_at.ts";
+ * import { ShortReadError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
  * const path = await Deno.makeTempFile();

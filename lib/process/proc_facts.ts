@@ -54,9 +54,17 @@ export interface ProcessFacts {
  * @returns The facts found, or undefined when `/proc/<pid>` does not exist.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { readProcessFacts } from "./proc_facts.ts";
- * const facts = await readProcessFacts(1234);
+ * import assert from "node:assert/strict";
+ *
+ * // This process stands in for the crashed one.
+ * const facts = await readProcessFacts(Deno.pid);
+ * assert.equal(facts?.status.Tgid, String(Deno.pid));
+ * assert.ok(facts?.cmdline !== undefined && facts.cmdline.length > 0);
+ * assert.ok(facts?.startTime instanceof Date);
+ * // A process that is gone leaves nothing to read.
+ * assert.equal(await readProcessFacts(0), undefined);
  * ```
  */
 export async function readProcessFacts(

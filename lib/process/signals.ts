@@ -51,7 +51,11 @@ const SIGNAL_NAMES: readonly string[] = [
  * @example Usage
  * ```ts
  * import { signalName } from "./signals.ts";
- * signalName(11); // "SIGSEGV"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(signalName(11), "SIGSEGV");
+ * assert.equal(signalName(36), "SIGRTMIN+2");
+ * assert.equal(signalName(99), "99");
  * ```
  */
 export function signalName(signal: number): string {

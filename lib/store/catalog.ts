@@ -53,7 +53,9 @@ function systemError(error: unknown): unknown {
 
 /** A stored core and what its sidecar says. */
 export interface CoreRecord {
+  /** The store it is in. */
   directory: string;
+  /** Its files in the store. */
   entry: StoreEntry;
   /** The sidecar, when present and readable. */
   metadata?: Partial<CoreMetadata>;
@@ -63,6 +65,7 @@ export interface CoreRecord {
 export interface CatalogFilter {
   /** A program: its command name, `-a` name, or executable's file name. */
   program?: string;
+  /** Only cores of this pid (as the sidecar gives it). */
   pid?: number;
   /** Only cores at or after this time. */
   since?: Date;
@@ -77,9 +80,32 @@ export interface CatalogFilter {
  * @throws {StoreAccessError} When the store cannot be listed.
  *
  * @example Usage
- * ```ts ignore
- * import { readCatalog } from "./catalog.ts";
- * const records = await readCatalog("/var/crash", { program: "a.out" });
+ * ```ts
+ * import { readCatalog, StoreAccessError } from "./catalog.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // A store of two cores of a.out and one of b.out, with their sidecars.
+ * const store = await Deno.makeTempDir();
+ * const crashes = [
+ *   ["Core_20260101_000000_a.out", { comm: "a.out", pid: 10 }],
+ *   ["Core_20260102_000000_b.out", { comm: "b.out", pid: 20 }],
+ *   ["Core_20260103_000000_a.out", { comm: "a.out", pid: 30 }],
+ * ] as const;
+ * for (const [base, sidecar] of crashes) {
+ *   await Deno.writeFile(`${store}/${base}.gz`, new Uint8Array(20));
+ *   await Deno.writeTextFile(`${store}/${base}.json`, JSON.stringify(sidecar));
+ * }
+ * const all = await readCatalog(store);
+ * assert.deepEqual(all.map((r) => r.metadata?.pid), [10, 20, 30]);
+ * const mine = await readCatalog(store, {
+ *   program: "a.out",
+ *   since: new Date(Date.UTC(2026, 0, 2)),
+ * });
+ * assert.deepEqual(mine.map((r) => r.entry.archive), [
+ *   "Core_20260103_000000_a.out.gz",
+ * ]);
+ * await Deno.remove(store, { recursive: true });
+ * await assert.rejects(readCatalog(store), StoreAccessError);
  * ```
  */
 export async function readCatalog(
@@ -125,6 +151,29 @@ export async function readCatalog(
  * @returns The record.
  * @throws {CoreNotFoundError} When nothing matches.
  * @throws {StoreAccessError} When the store cannot be listed.
+ *
+ * @example Usage
+ * ```ts
+ * import { CoreNotFoundError, findCore } from "./catalog.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * for (const base of ["Core_20260101_000000", "Core_20260102_000000"]) {
+ *   await Deno.writeFile(`${store}/${base}.gz`, new Uint8Array(20));
+ *   await Deno.writeTextFile(
+ *     `${store}/${base}.json`,
+ *     JSON.stringify({ exe: "/usr/bin/app" }),
+ *   );
+ * }
+ * // By file name, with or without its extension.
+ * const first = await findCore(store, "Core_20260101_000000.gz");
+ * assert.equal(first.entry.base, "Core_20260101_000000");
+ * // By program: its newest core.
+ * const newest = await findCore(store, "app");
+ * assert.equal(newest.entry.base, "Core_20260102_000000");
+ * await assert.rejects(findCore(store, "other"), CoreNotFoundError);
+ * await Deno.remove(store, { recursive: true });
+ * ```
  */
 export async function findCore(
   directory: string,

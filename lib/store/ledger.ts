@@ -25,6 +25,7 @@ const ORPHAN_GRACE_MS = 60_000;
 
 /** An entry with its sidecar and its policy view. */
 export interface LedgerEntry extends PolicyEntry {
+  /** Its files in the store. */
   entry: StoreEntry;
   /** The sidecar, when present and readable. */
   metadata?: Partial<CoreMetadata>;
@@ -32,6 +33,7 @@ export interface LedgerEntry extends PolicyEntry {
 
 /** What reading the ledger found and did. */
 export interface Ledger {
+  /** The entries, oldest first. */
   entries: LedgerEntry[];
   /** Captures found dead and marked interrupted. */
   interrupted: string[];
@@ -42,6 +44,22 @@ export interface Ledger {
 /**
  * Reads a sidecar: bounded, regular files only. Undefined when missing,
  * too large or not JSON.
+ *
+ * @example Usage
+ * ```ts
+ * import { readSidecar } from "./ledger.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/good.json`, '{"pid": 42, "comm": "app"}');
+ * await Deno.writeTextFile(`${dir}/damaged.json`, '{"pid": 4');
+ * await Deno.writeTextFile(`${dir}/list.json`, "[1, 2]");
+ * assert.deepEqual(await readSidecar(`${dir}/good.json`), { pid: 42, comm: "app" });
+ * assert.equal(await readSidecar(`${dir}/damaged.json`), undefined);
+ * assert.equal(await readSidecar(`${dir}/list.json`), undefined);
+ * assert.equal(await readSidecar(`${dir}/missing.json`), undefined);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  *
  * @param path The sidecar's path.
  * @returns The parsed object.
@@ -94,6 +112,47 @@ function captureOf(
  * @param directory The store.
  * @param options The clocks now, and where to warn.
  * @returns The entries and what was tidied.
+ *
+ * @example Usage
+ * ```ts
+ * import { readLedger, readSidecar } from "./ledger.ts";
+ * import { readClocks } from "../process/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // A capture whose process is gone (this pid, started at another time),
+ * // and the temporary archive it left.
+ * const store = await Deno.makeTempDir();
+ * const clocks = readClocks();
+ * const base = "Core_20260101_000000";
+ * await Deno.writeTextFile(
+ *   `${store}/${base}.json`,
+ *   JSON.stringify({
+ *     archive: null,
+ *     capture: {
+ *       state: "capturing",
+ *       seq: 1,
+ *       stored_at: new Date(clocks.wallMs).toISOString(),
+ *       stored_wall_ms: clocks.wallMs,
+ *       uptime_ms: clocks.uptimeMs,
+ *       boot_id: clocks.bootId,
+ *       rate_key: "/usr/bin/app",
+ *       owner: { pid: Deno.pid, start_ticks: -1, boot_id: clocks.bootId },
+ *     },
+ *   }),
+ * );
+ * await Deno.writeFile(`${store}/.${base}.gz.tmp-0123abcd`, new Uint8Array(10));
+ *
+ * const warnings: string[] = [];
+ * const ledger = await readLedger(store, { clocks, warnings });
+ * assert.deepEqual(ledger.interrupted, [base]);
+ * assert.deepEqual(ledger.removedTemporaries, [`.${base}.gz.tmp-0123abcd`]);
+ * assert.equal(ledger.entries[0]?.live, false);
+ * assert.equal(ledger.entries[0]?.archive, false);
+ * const record = await readSidecar(`${store}/${base}.json`);
+ * assert.equal(record?.capture?.state, "interrupted");
+ * assert.deepEqual(warnings, []);
+ * await Deno.remove(store, { recursive: true });
+ * ```
  */
 export async function readLedger(
   directory: string,
@@ -223,6 +282,21 @@ async function markInterrupted(
 /**
  * Replaces a sidecar atomically, keeping its permission bits.
  *
+ * @example Usage
+ * ```ts
+ * import { readSidecar, rewriteSidecar } from "./ledger.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/Core_20260101_000000.json`;
+ * await Deno.writeTextFile(path, '{"pid": 42}', { mode: 0o640 });
+ * await Deno.chmod(path, 0o640);
+ * await rewriteSidecar(path, { pid: 42, reason: "removed for room" });
+ * assert.deepEqual(await readSidecar(path), { pid: 42, reason: "removed for room" });
+ * assert.equal((await Deno.stat(path)).mode! & 0o777, 0o640);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
  * @param path The sidecar.
  * @param record The new record.
  */
@@ -248,6 +322,26 @@ export async function rewriteSidecar(
  * @param directory The store.
  * @param entries The entries to re-anchor.
  * @param clocks The clocks now.
+ *
+ * @example Usage
+ * ```ts
+ * import { reanchorEntries, readLedger } from "./ledger.ts";
+ * import { readClocks } from "../process/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // A core of an older version, no record, its file dated 1970 (the clock
+ * // was unset when it was stored).
+ * const store = await Deno.makeTempDir();
+ * const path = `${store}/Core_19700101_000000.gz`;
+ * await Deno.writeFile(path, new Uint8Array(10));
+ * await Deno.utime(path, 0, 0);
+ * const clocks = readClocks();
+ * const ledger = await readLedger(store, { clocks, warnings: [] });
+ * await reanchorEntries(store, ledger.entries, clocks);
+ * const mtime = (await Deno.stat(path)).mtime!.getTime();
+ * assert.ok(Math.abs(mtime - clocks.wallMs) < 1000);
+ * await Deno.remove(store, { recursive: true });
+ * ```
  */
 export async function reanchorEntries(
   directory: string,

@@ -17,9 +17,13 @@ import denoJson from "../../deno.json" with { type: "json" };
 
 /** A mapped module in the sidecar; addresses are hex strings. */
 export interface ModuleEntry {
+  /** The file's path, as the core's `NT_FILE` note names it. */
   path: string;
+  /** GNU build-id, lower-case hex; null when its headers were not in the core. */
   build_id: string | null;
+  /** First address of the file's mappings, hex (`0x55612a42f000`). */
   start: string;
+  /** End of the last of its mappings, hex. */
   end: string;
 }
 
@@ -52,48 +56,87 @@ export interface CaptureRecord {
 
 /** The JSON sidecar stored next to every core (snake_case fields). */
 export interface CoreMetadata {
+  /** The tool that wrote the sidecar. */
   tool: "gzcoredump";
+  /** That tool's version. */
   version: string;
+  /** The archive's file name in the store; null when only metadata was kept. */
   archive: string | null;
+  /** The archive's format; null without an archive. */
   format: Format | null;
+  /** The compression level asked for; null for the default. */
   level: number | null;
+  /** When the crash happened, ISO 8601 in UTC. */
   time: string;
+  /** The host's name (`%h`, else this host's); null when unknown. */
   hostname: string | null;
+  /** The crashed process's pid (`%P`, else the core's notes). */
   pid: number | null;
+  /** Its real user id (`%u`, else the core's notes). */
   uid: number | null;
+  /** Its real group id (`%g`, else the core's notes). */
   gid: number | null;
+  /** The signal that caused the dump (`%s`, else the core's notes). */
   signal: number | null;
+  /** That signal's name: `"SIGSEGV"` ... */
   signal_name: string | null;
+  /** The signal's `si_code` from the core's `NT_SIGINFO`. */
   signal_code: number | null;
+  /** The faulting address, hex, for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP. */
   fault_address: string | null;
+  /** The command name (at most 15 bytes), from the core's notes or `/proc`. */
   comm: string | null;
+  /** The executable's path (`%E`, else `/proc/<pid>/exe`). */
   exe: string | null;
+  /** The arguments: `/proc/<pid>/cmdline`, else the notes' first 80 bytes. */
   cmdline: string[] | null;
+  /** The untrusted `-a` value, as given. */
   argument: string | null;
+  /** The program's `.uuid` section, as text. */
   uuid: string | null;
+  /** True when `.uuid` was longer than what was kept. */
   uuid_truncated: boolean;
+  /** The file in the store the `.uuid` was copied to (`Core_<...>.txt`). */
   uuid_file: string | null;
+  /** GNU build-id of the executable, lower-case hex: the core's, else the program's. */
   build_id: string | null;
+  /** The program's `.note.package` metadata: its JSON, or its text when not JSON. */
   package: unknown;
+  /** Where the program was read from (`/proc/<pid>/exe` or a path). */
   program_source: string | null;
+  /** How many threads the core holds (its `NT_PRSTATUS` notes). */
   threads: number | null;
+  /** Files mapped into the process, the executable first. */
   modules: ModuleEntry[];
+  /** The core's `e_machine`: 62 for x86-64 ... */
   machine: number | null;
+  /** The core's ELF class: 32 or 64. */
   elf_class: number | null;
+  /** The soft RLIMIT_CORE of the process (`%c`), in bytes. */
   rlimit: number | "unlimited" | null;
+  /** The process's dumpable mode (`%d`): 0, 1 or 2. */
   dumpable: number | null;
+  /** `/proc/<pid>/cgroup`, as the kernel wrote it. */
   cgroup: string | null;
+  /** Selected `/proc/<pid>/status` fields, by name. */
   status: Record<string, string> | null;
+  /** Bytes of the core that arrived. */
   core_size: number;
+  /** Bytes its headers declare; null when it is not ELF. */
   expected_size: number | null;
+  /** True when fewer bytes arrived than the headers declare. */
   truncated: boolean;
+  /** Bytes of the archive. */
   compressed_size: number | null;
+  /** How long storing took, in milliseconds. */
   duration_ms: number | null;
+  /** Why the core's ELF structure could not be read. */
   elf_error: string | null;
   /** Why the core was not stored (metadata only), or was cut. */
   reason: string | null;
   /** The store's bookkeeping; null outside the store (`info` of a raw core). */
   capture: CaptureRecord | null;
+  /** Problems that did not cost the core. */
   warnings: string[];
 }
 
@@ -121,11 +164,17 @@ export interface MetadataSources {
   argument?: string;
   /** Storage details; absent for `info` on a core that is not stored. */
   stored?: {
+    /** The archive's file name; null when only metadata was kept. */
     archive: string | null;
+    /** The archive's format. */
     format: Format;
+    /** The compression level asked for; undefined for the default. */
     level: number | undefined;
+    /** Bytes of the archive. */
     compressedSize: number | null;
+    /** How long storing took, in milliseconds. */
     durationMs: number;
+    /** The file the `.uuid` was copied to. */
     uuidFile: string | undefined;
     /** Why the core was not stored, or was cut. */
     reason?: string | undefined;
@@ -151,9 +200,30 @@ export interface MetadataSources {
  * @returns The sidecar object, ready for `JSON.stringify`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { buildMetadata } from "./metadata.ts";
- * const metadata = buildMetadata({ time: new Date(), report: inspector.report });
+ * import assert from "node:assert/strict";
+ *
+ * // A core that was not ELF, as the inspector reports it, and the kernel's
+ * // facts.
+ * const metadata = buildMetadata({
+ *   time: new Date(Date.UTC(2026, 10, 26, 12, 47, 45)),
+ *   report: {
+ *     size: 6,
+ *     programs: [],
+ *     modules: [],
+ *     truncated: false,
+ *     error: "Cannot parse ELF: found magic 6e 6f 74 20 at offset 0x0, expected 7f 45 4c 46",
+ *   },
+ *   facts: { pid: 27159, signal: 11, exe: "!tmp!gze!prog_u", rlimit: Infinity },
+ * });
+ * assert.equal(metadata.time, "2026-11-26T12:47:45.000Z");
+ * assert.equal(metadata.pid, 27159);
+ * assert.equal(metadata.signal_name, "SIGSEGV");
+ * assert.equal(metadata.exe, "/tmp/gze/prog_u");
+ * assert.equal(metadata.rlimit, "unlimited");
+ * assert.equal(metadata.archive, null);
+ * assert.equal(metadata.elf_error?.startsWith("Cannot parse ELF"), true);
  * ```
  */
 export function buildMetadata(sources: MetadataSources): CoreMetadata {

@@ -24,8 +24,12 @@ export const MAX_NAME_PART_BYTES = 64;
  * @example Usage
  * ```ts
  * import { sanitizeNamePart } from "./names.ts";
- * sanitizeNamePart("../../etc/passwd"); // "etc_passwd"
- * sanitizeNamePart("my prog"); // "my_prog"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(sanitizeNamePart("../../etc/passwd"), "etc_passwd");
+ * assert.equal(sanitizeNamePart("my prog"), "my_prog");
+ * assert.equal(sanitizeNamePart("café-1.2"), "café-1.2");
+ * assert.equal(sanitizeNamePart("..."), "");
  * ```
  */
 export function sanitizeNamePart(value: string): string {
@@ -57,7 +61,12 @@ export function sanitizeNamePart(value: string): string {
  * @example Usage
  * ```ts
  * import { timeStamp } from "./names.ts";
- * timeStamp(new Date(Date.UTC(2026, 10, 26, 9, 5, 7))); // "20261126_090507"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   timeStamp(new Date(Date.UTC(2026, 10, 26, 9, 5, 7))),
+ *   "20261126_090507",
+ * );
  * ```
  */
 export function timeStamp(time: Date): string {
@@ -81,7 +90,12 @@ export function timeStamp(time: Date): string {
  * @example Usage
  * ```ts
  * import { coreBaseName } from "./names.ts";
- * coreBaseName(new Date(0), "a.out"); // "Core_19700101_000000_a.out"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(coreBaseName(new Date(0), "a.out"), "Core_19700101_000000_a.out");
+ * assert.equal(coreBaseName(new Date(0)), "Core_19700101_000000");
+ * // Nothing usable in the argument: no suffix.
+ * assert.equal(coreBaseName(new Date(0), "/"), "Core_19700101_000000");
  * ```
  */
 export function coreBaseName(time: Date, argument?: string): string {

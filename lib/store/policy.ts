@@ -27,7 +27,7 @@ import type { Rate } from "../util/mod.ts";
 import { compact } from "../util/mod.ts";
 
 /** Wall-clock times before this are taken for an unset clock. */
-export const PLAUSIBLE_SINCE_MS = Date.UTC(2020, 0, 1);
+export const PLAUSIBLE_SINCE_MS: number = Date.UTC(2020, 0, 1);
 /** A stored time this far ahead of the clock cannot be right. */
 const FUTURE_SLACK_MS = 86_400_000;
 /** Bytes of `--max-use` a capture claims at first, and at least per step. */
@@ -37,8 +37,11 @@ export const MIN_CLAIM = 4096;
 
 /** When an entry was stored, by the clocks of that moment. */
 export interface StoredTime {
+  /** The wall clock, milliseconds since the epoch. */
   wallMs: number;
+  /** Milliseconds since boot, when recorded. */
   uptimeMs?: number;
+  /** The boot it was stored in, when recorded. */
   bootId?: string;
 }
 
@@ -68,17 +71,25 @@ export interface PolicyEntry {
 
 /** The limits, resolved to numbers. */
 export interface PolicyLimits {
+  /** `--max-use`: most bytes all stored entries may use. */
   maxUse: number;
+  /** `--keep-free`: bytes to leave free on the file system. */
   keepFree: number;
+  /** `--max-count`: most cores (archives) kept. */
   maxCount: number;
+  /** `--max-records`: most records of metadata only kept. */
   maxRecords: number;
+  /** `--max-age`: entries older than this go, in milliseconds. */
   maxAgeMs: number;
+  /** `--rate`: most cores per program per period. */
   rate: Rate;
 }
 
 /** An entry to remove, and why. */
 export interface Removal {
+  /** The entry's base name. */
   base: string;
+  /** Why it goes, for the log: `older than --max-age (14 days)` ... */
   reason: string;
   /**
    * Remove the core only, and keep its record (saying it was removed and
@@ -91,6 +102,17 @@ export interface Removal {
 /**
  * The room a capture claims at a time: 8 MiB, or a sixteenth of a small
  * store, so that captures running together share it.
+ *
+ * @example Usage
+ * ```ts
+ * import { claimStep } from "./policy.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(claimStep(10 * 1024 ** 3), 8 << 20);
+ * assert.equal(claimStep(16 << 20), 1 << 20);
+ * // Never below MIN_CLAIM, however small the store.
+ * assert.equal(claimStep(1000), 4096);
+ * ```
  *
  * @param maxUse The store's ceiling.
  * @returns Bytes per step.
@@ -142,9 +164,18 @@ export interface Admission {
  * @example Usage
  * ```ts
  * import { entryAge } from "./policy.ts";
+ * import assert from "node:assert/strict";
+ *
  * const now = { wallMs: Date.UTC(2026, 0, 2), uptimeMs: 5000, bootId: "b" };
- * entryAge({ wallMs: 0, uptimeMs: 1000, bootId: "b" }, now); // 4000
- * entryAge({ wallMs: 0, bootId: "a" }, now); // undefined: 1970, another boot
+ * // This boot: by the time since boot, whatever the wall clock said.
+ * assert.equal(entryAge({ wallMs: 0, uptimeMs: 1000, bootId: "b" }, now), 4000);
+ * // Another boot: by the wall clock.
+ * assert.equal(
+ *   entryAge({ wallMs: Date.UTC(2026, 0, 1), bootId: "a" }, now),
+ *   86_400_000,
+ * );
+ * // 1970 in another boot: the clock was unset, the age is not known.
+ * assert.equal(entryAge({ wallMs: 0, bootId: "a" }, now), undefined);
  * ```
  */
 export function entryAge(
@@ -201,6 +232,8 @@ function durationText(ms: number, units = ["days", "hours", "minutes"]) {
  * @example Usage
  * ```ts
  * import { admit } from "./policy.ts";
+ * import assert from "node:assert/strict";
+ *
  * const clocks = { wallMs: Date.UTC(2026, 0, 1), uptimeMs: 1, bootId: "b" };
  * const verdict = admit([], {
  *   rateKey: "/usr/bin/app", sidecarBytes: 4096, free: 1e9, clocks, history: [],
@@ -208,8 +241,12 @@ function durationText(ms: number, units = ["days", "hours", "minutes"]) {
  *   maxUse: 1e8, keepFree: 0, maxCount: 10, maxRecords: 10,
  *   maxAgeMs: 86_400_000, rate: { count: 5, periodMs: 3_600_000 },
  * });
- * verdict.reason; // undefined: stored
- * verdict.claim; // 8388608
+ * // Stored, with a first claim of a sixteenth of --max-use (`claimStep`:
+ * // at most 8 MiB).
+ * assert.equal(verdict.reason, undefined);
+ * assert.equal(verdict.claim, 1e8 / 16);
+ * assert.equal(verdict.seq, 1);
+ * assert.deepEqual(verdict.remove, []);
  * ```
  */
 export function admit(
@@ -399,6 +436,8 @@ function rateReason(
  * @example Usage
  * ```ts
  * import { extendClaim } from "./policy.ts";
+ * import assert from "node:assert/strict";
+ *
  * const me = {
  *   base: "Core_b", archive: true, bytes: 10, live: true, seq: 2,
  *   nameTime: 0, claim: 100,
@@ -407,8 +446,9 @@ function rateReason(
  * const { remove, grant } = extendClaim([old, me], "Core_b", 20, {
  *   want: 40, maxUse: 160,
  * });
- * remove.map((r) => r.base); // ["Core_a"]
- * grant; // 40
+ * // The older core goes, its record stays, and all that was wanted fits.
+ * assert.deepEqual(remove.map((r) => [r.base, r.keepRecord]), [["Core_a", true]]);
+ * assert.equal(grant, 40);
  * ```
  */
 export function extendClaim(

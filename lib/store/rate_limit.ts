@@ -39,6 +39,37 @@ export interface RateRecord {
  * @param directory The store.
  * @param options The time now, and where to warn.
  * @returns The records, oldest first.
+ *
+ * @example Usage
+ * ```ts
+ * import { readRateState } from "./rate_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * const now = Date.UTC(2026, 0, 1);
+ * const warnings: string[] = [];
+ * // No file yet: no history.
+ * assert.deepEqual(await readRateState(store, { now, warnings }), []);
+ * await Deno.writeTextFile(
+ *   `${store}/.gzcoredump-rate.json`,
+ *   JSON.stringify({
+ *     version: 2,
+ *     records: [
+ *       { key: "/usr/bin/app", base: "Core_b", at: now + 3_600_000 },
+ *       { key: "/usr/bin/app", base: "Core_a", at: now - 60_000 },
+ *     ],
+ *   }),
+ * );
+ * // Oldest first; a record from the future counts as now.
+ * assert.deepEqual(await readRateState(store, { now, warnings }), [
+ *   { key: "/usr/bin/app", base: "Core_a", at: now - 60_000 },
+ *   { key: "/usr/bin/app", base: "Core_b", at: now },
+ * ]);
+ * await Deno.writeTextFile(`${store}/.gzcoredump-rate.json`, "{ damaged");
+ * assert.deepEqual(await readRateState(store, { now, warnings }), []);
+ * assert.match(warnings[0] ?? "", /expected JSON/);
+ * await Deno.remove(store, { recursive: true });
+ * ```
  */
 export async function readRateState(
   directory: string,
@@ -109,6 +140,26 @@ export async function readRateState(
  * @param directory The store.
  * @param records The records to keep.
  * @param options The time now, and where to warn.
+ *
+ * @example Usage
+ * ```ts
+ * import { readRateState, writeRateState } from "./rate_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * const now = Date.UTC(2026, 0, 8);
+ * const warnings: string[] = [];
+ * await writeRateState(store, [
+ *   // Older than a week: forgotten.
+ *   { key: "/usr/bin/app", base: "Core_old", at: now - 8 * 86_400_000 },
+ *   { key: "/usr/bin/app", base: "Core_new", at: now - 1000 },
+ * ], { now, warnings });
+ * assert.deepEqual(await readRateState(store, { now, warnings }), [
+ *   { key: "/usr/bin/app", base: "Core_new", at: now - 1000 },
+ * ]);
+ * assert.deepEqual(warnings, []);
+ * await Deno.remove(store, { recursive: true });
+ * ```
  */
 export async function writeRateState(
   directory: string,

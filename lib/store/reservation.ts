@@ -42,6 +42,29 @@ export interface SidecarReservation {
  * @returns The open reservation.
  * @throws {Deno.errors.AlreadyExists} When the name is taken.
  * @throws {FileAccessError} When it cannot be created or written.
+ *
+ * @example Usage
+ * ```ts
+ * import { RESERVATION_BYTES, reserveSidecar } from "./reservation.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * const path = `${store}/Core_20260101_000000.json`;
+ * const sidecar = await reserveSidecar(path, { state: "capturing" }, {
+ *   mode: 0o600,
+ * });
+ * assert.equal(sidecar.bytes, RESERVATION_BYTES);
+ * assert.equal((await Deno.stat(path)).size, RESERVATION_BYTES);
+ * // The name is this capture's own.
+ * await assert.rejects(
+ *   reserveSidecar(path, {}, { mode: 0o600 }),
+ *   Deno.errors.AlreadyExists,
+ * );
+ * await sidecar.update({ state: "capturing", claim: 4096 });
+ * await sidecar.finish({ state: "done" });
+ * assert.deepEqual(JSON.parse(await Deno.readTextFile(path)), { state: "done" });
+ * await Deno.remove(store, { recursive: true });
+ * ```
  */
 export async function reserveSidecar(
   path: string,

@@ -42,9 +42,20 @@ const MAX_LINKS = 32;
  * @throws {StoreDirectoryError} When the directory cannot be used.
  *
  * @example Usage
- * ```ts ignore
- * import { preparePrivateDirectory } from "./store.ts";
- * await preparePrivateDirectory("/var/crash");
+ * ```ts
+ * import { preparePrivateDirectory, StoreDirectoryError } from "./store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = `${dir}/crash`;
+ * await preparePrivateDirectory(store);
+ * assert.equal((await Deno.stat(store)).mode! & 0o777, 0o700);
+ * // Once there, it is used as it is.
+ * await preparePrivateDirectory(store);
+ * await Deno.symlink(store, `${dir}/link`);
+ * await assert.rejects(preparePrivateDirectory(`${dir}/link`), StoreDirectoryError);
+ * await assert.rejects(preparePrivateDirectory("crash"), StoreDirectoryError);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function preparePrivateDirectory(path: string): Promise<void> {
@@ -226,9 +237,16 @@ async function checkParents(path: string): Promise<void> {
  * @throws {StoreDirectoryError} When no file can be created there.
  *
  * @example Usage
- * ```ts ignore
- * import { checkWritable } from "./store.ts";
- * await checkWritable("/var/crash");
+ * ```ts
+ * import { checkWritable, StoreDirectoryError } from "./store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * await checkWritable(store);
+ * // The probe is gone again.
+ * assert.deepEqual(await Array.fromAsync(Deno.readDir(store)), []);
+ * await assert.rejects(checkWritable(`${store}/missing`), StoreDirectoryError);
+ * await Deno.remove(store);
  * ```
  */
 export async function checkWritable(path: string): Promise<void> {
@@ -289,9 +307,41 @@ export interface StoreEntry {
  * @throws {StoreDirectoryError} When the directory cannot be read.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { listStore } from "./store.ts";
- * for (const entry of await listStore("/var/crash")) entry.archive;
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * const files = [
+ *   "Core_20260102_000000_b.out.gz",
+ *   "Core_20260101_000000_a.out.gz",
+ *   "Core_20260101_000000_a.out.json",
+ *   "Core_20260101_000000_a.out.txt",
+ *   // A capture under way.
+ *   ".Core_20260103_000000.gz.tmp-0123abcd",
+ *   // Not the tool's: ignored.
+ *   "notes.txt",
+ * ];
+ * for (const name of files) {
+ *   await Deno.writeFile(`${store}/${name}`, new Uint8Array(10));
+ * }
+ * const entries = await listStore(store);
+ * assert.deepEqual(entries.map((e) => e.base), [
+ *   "Core_20260101_000000_a.out",
+ *   "Core_20260102_000000_b.out",
+ *   "Core_20260103_000000",
+ * ]);
+ * const [a, , capturing] = entries;
+ * assert.equal(a?.archive, "Core_20260101_000000_a.out.gz");
+ * assert.equal(a?.metadata, "Core_20260101_000000_a.out.json");
+ * assert.equal(a?.uuid, "Core_20260101_000000_a.out.txt");
+ * assert.equal(a?.bytes, 30);
+ * assert.deepEqual(a?.time, new Date(Date.UTC(2026, 0, 1)));
+ * assert.equal(capturing?.archive, undefined);
+ * assert.deepEqual(capturing?.temporaries, [
+ *   ".Core_20260103_000000.gz.tmp-0123abcd",
+ * ]);
+ * await Deno.remove(store, { recursive: true });
  * ```
  */
 export async function listStore(directory: string): Promise<StoreEntry[]> {
@@ -356,6 +406,16 @@ function nameTime(base: string): Date {
 /**
  * The store's file system: its size and the space still free.
  *
+ * @example Usage
+ * ```ts
+ * import { fileSystemSpace } from "./store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const { total, free } = await fileSystemSpace(Deno.cwd());
+ * assert.ok(total > 0);
+ * assert.ok(free >= 0 && free <= total);
+ * ```
+ *
  * @param directory A directory on it.
  * @returns Bytes in all, and bytes free for unprivileged users.
  */
@@ -371,6 +431,29 @@ export async function fileSystemSpace(
  * removed itself, never followed (unlink does not follow links).
  *
  * @param directory The store.
+ * @example Usage
+ * ```ts
+ * import { removeFiles } from "./store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * await Deno.writeFile(`${store}/target`, new Uint8Array(1));
+ * await Deno.writeFile(`${store}/Core_20260101_000000.gz`, new Uint8Array(1));
+ * // Planted since the listing: the link goes, not what it points to.
+ * await Deno.symlink(`${store}/target`, `${store}/Core_20260101_000000.json`);
+ * const names = [
+ *   "Core_20260101_000000.gz",
+ *   "Core_20260101_000000.json",
+ *   "Core_20260101_000000.txt",
+ * ];
+ * assert.deepEqual(await removeFiles(store, names), names.slice(0, 2));
+ * assert.deepEqual(
+ *   await Array.fromAsync(Deno.readDir(store), (e) => e.name),
+ *   ["target"],
+ * );
+ * await Deno.remove(store, { recursive: true });
+ * ```
+ *
  * @param files The names to remove; missing ones are skipped.
  * @returns The names that were removed.
  */
@@ -419,6 +502,38 @@ export interface StoreLockOptions {
  * @param work What to do under the lock.
  * @param options How long to wait, and where to warn.
  * @returns What `work` returned.
+ * @throws {FileAccessError} When the lock cannot be had and `warnings` is
+ * not given.
+ *
+ * @example Usage
+ * ```ts
+ * import { withStoreLock } from "./store.ts";
+ * import { FileAccessError } from "../fs/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = await Deno.makeTempDir();
+ * const names = await withStoreLock(
+ *   store,
+ *   async () => await Array.fromAsync(Deno.readDir(store), (e) => e.name),
+ * );
+ * assert.deepEqual(names, [".gzcoredump.lock"]);
+ *
+ * // A directory in the lock's place: the work goes on without it, with a
+ * // warning, or fails when there is nowhere to warn.
+ * await Deno.remove(`${store}/.gzcoredump.lock`);
+ * await Deno.mkdir(`${store}/.gzcoredump.lock`);
+ * const warnings: string[] = [];
+ * const done = await withStoreLock(store, () => Promise.resolve("done"), {
+ *   warnings,
+ * });
+ * assert.equal(done, "done");
+ * assert.match(warnings[0] ?? "", /it is a directory.*went on without it/);
+ * await assert.rejects(
+ *   withStoreLock(store, () => Promise.resolve("done")),
+ *   FileAccessError,
+ * );
+ * await Deno.remove(store, { recursive: true });
+ * ```
  */
 export async function withStoreLock<T>(
   directory: string,

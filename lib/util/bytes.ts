@@ -7,6 +7,24 @@
 /**
  * True when bytes `start` to `end` are all zero; reads 32-bit words where
  * the memory is aligned, which is several times faster than bytes.
+ *
+ * @example Usage
+ * ```ts
+ * import { isZero } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const page = new Uint8Array(4096);
+ * assert.equal(isZero(page), true);
+ * page[100] = 1;
+ * assert.equal(isZero(page), false);
+ * assert.equal(isZero(page, 101), true);
+ * assert.equal(isZero(page, 0, 100), true);
+ * ```
+ *
+ * @param bytes The bytes.
+ * @param start The first byte looked at.
+ * @param end The byte after the last one looked at.
+ * @returns Whether they are all zero.
  */
 export function isZero(
   bytes: Uint8Array,
@@ -34,13 +52,44 @@ let shared = new Uint8Array(0);
  * A view of `length` zero bytes from one shared buffer: no memory is
  * touched for them, and {@linkcode isSharedZeros} tells them apart without
  * reading them. The bytes must not be written to.
+ *
+ * @example Usage
+ * ```ts
+ * import { isSharedZeros, zeros } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const hole = zeros(8192);
+ * assert.equal(hole.length, 8192);
+ * assert.equal(hole.every((byte) => byte === 0), true);
+ * assert.equal(isSharedZeros(hole), true);
+ * ```
+ *
+ * @param length How many zero bytes.
+ * @returns A view of them, shared with every other caller.
  */
 export function zeros(length: number): Uint8Array {
   if (shared.length < length) shared = new Uint8Array(length);
   return shared.subarray(0, length);
 }
 
-/** True for views made by {@linkcode zeros}: all zero, no need to look. */
+/**
+ * True for views made by {@linkcode zeros}: all zero, no need to look.
+ *
+ * @example Usage
+ * ```ts
+ * import { isSharedZeros, zeros } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isSharedZeros(zeros(4096)), true);
+ * // Zeros of their own: they must be read to be known.
+ * assert.equal(isSharedZeros(new Uint8Array(4096)), false);
+ * // An empty view holds nothing to skip.
+ * assert.equal(isSharedZeros(zeros(0)), false);
+ * ```
+ *
+ * @param bytes The bytes.
+ * @returns Whether they are a view made by `zeros`.
+ */
 export function isSharedZeros(bytes: Uint8Array): boolean {
   return bytes.buffer === shared.buffer && bytes.length > 0;
 }

@@ -38,6 +38,19 @@ export interface GarbageMeterOptions {
  * Returns a function to call with the bytes of each buffer made; it asks
  * for a garbage collection once `threshold` bytes have passed.
  *
+ * @example Usage
+ * ```ts
+ * import { garbageMeter } from "./memory.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const collect = garbageMeter({ threshold: 1 << 20, minor: true });
+ * for (let i = 0; i < 4; i++) {
+ *   const block = new Uint8Array(512 << 10);
+ *   // Without `--expose-gc` (as here) the meter counts and asks nothing.
+ *   assert.equal(collect(block.length), undefined);
+ * }
+ * ```
+ *
  * @param options Bytes between collections, and which collection.
  * @returns The meter.
  */

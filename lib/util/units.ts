@@ -44,9 +44,13 @@ export class UnitError extends Error {
  *
  * @example Usage
  * ```ts
- * import { parseSize } from "./units.ts";
- * parseSize("1.5G"); // { bytes: 1610612736 }
- * parseSize("10%"); // { percent: 10 }
+ * import { parseSize, UnitError } from "./units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseSize("1.5G"), { bytes: 1610612736 });
+ * assert.deepEqual(parseSize("512KiB"), { bytes: 524288 });
+ * assert.deepEqual(parseSize("10%"), { percent: 10 });
+ * assert.throws(() => parseSize("lots"), UnitError);
  * ```
  */
 export function parseSize(text: string): SizeSpec {
@@ -77,8 +81,14 @@ export function parseSize(text: string): SizeSpec {
  *
  * @example Usage
  * ```ts
- * import { parseDuration } from "./units.ts";
- * parseDuration("1h"); // 3600000
+ * import { parseDuration, UnitError } from "./units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseDuration("1h"), 3_600_000);
+ * assert.equal(parseDuration("30m"), 1_800_000);
+ * // A bare number counts as days.
+ * assert.equal(parseDuration("14"), 14 * 86_400_000);
+ * assert.throws(() => parseDuration("1y"), UnitError);
  * ```
  */
 export function parseDuration(text: string): number {
@@ -93,7 +103,9 @@ export function parseDuration(text: string): number {
 
 /** A rate limit: at most `count` events per `periodMs`. */
 export interface Rate {
+  /** Most events in one period. */
   count: number;
+  /** The period, in milliseconds. */
   periodMs: number;
 }
 
@@ -106,8 +118,13 @@ export interface Rate {
  *
  * @example Usage
  * ```ts
- * import { parseRate } from "./units.ts";
- * parseRate("5/1h"); // { count: 5, periodMs: 3600000 }
+ * import { parseRate, UnitError } from "./units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseRate("5/1h"), { count: 5, periodMs: 3_600_000 });
+ * // A period without a number is one of its unit.
+ * assert.deepEqual(parseRate("10/m"), { count: 10, periodMs: 60_000 });
+ * assert.throws(() => parseRate("5 per hour"), UnitError);
  * ```
  */
 export function parseRate(text: string): Rate {
@@ -130,6 +147,15 @@ export function parseRate(text: string): Rate {
 /**
  * Resolves a size against a file system's size.
  *
+ * @example Usage
+ * ```ts
+ * import { resolveSize } from "./units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolveSize({ bytes: 4096 }, 1e9), 4096);
+ * assert.equal(resolveSize({ percent: 10 }, 1e9), 1e8);
+ * ```
+ *
  * @param spec The size.
  * @param total The file system's size in bytes.
  * @returns Bytes.
@@ -138,7 +164,22 @@ export function resolveSize(spec: SizeSpec, total: number): number {
   return "bytes" in spec ? spec.bytes : Math.floor(total * spec.percent / 100);
 }
 
-/** Bytes for a person: `1.5 GiB`, `12 KiB`, `512 B`. */
+/**
+ * Bytes for a person: `1.5 GiB`, `12 KiB`, `512 B`.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatBytes } from "./units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatBytes(512), "512 B");
+ * assert.equal(formatBytes(12 * 1024), "12 KiB");
+ * assert.equal(formatBytes(1.5 * 1024 ** 3), "1.5 GiB");
+ * ```
+ *
+ * @param bytes A count of bytes.
+ * @returns It in the largest binary unit it reaches.
+ */
 export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = bytes;

@@ -130,6 +130,36 @@ interface Answer<R> {
 /**
  * Starts `jobs` workers of the module at `url`.
  *
+ * @example Usage
+ * ```ts
+ * import { startWorkers, WorkerFailedError } from "./worker_pool.ts";
+ * import { pathToFileURL } from "node:url";
+ * import assert from "node:assert/strict";
+ *
+ * // A worker module answers each task by its id.
+ * const path = await Deno.makeTempFile({ suffix: ".js" });
+ * await Deno.writeTextFile(
+ *   path,
+ *   "self.onmessage = ({ data }) => self.postMessage({ id: data.id, sum: data.a + data.b });",
+ * );
+ * type Task = { id: number; a: number; b: number };
+ * type Result = { id: number; sum: number };
+ * const pool = startWorkers<Task, Result>(pathToFileURL(path), 2, {
+ *   label: "adding worker",
+ * });
+ * try {
+ *   assert.deepEqual(await pool.run({ id: 1, a: 2, b: 3 }, []), { id: 1, sum: 5 });
+ *   assert.equal(pool.size, 2);
+ * } finally {
+ *   pool.stop();
+ *   await Deno.remove(path);
+ * }
+ *
+ * // A module that cannot be loaded fails the pool, in one line.
+ * const missing = startWorkers(pathToFileURL(`${path}.missing.js`), 1);
+ * await assert.rejects(missing.ready, WorkerFailedError);
+ * ```
+ *
  * @param url The worker module (embedded by `deno compile --include`).
  * @param jobs How many workers, at least 1.
  * @param options How to name the workers in messages.

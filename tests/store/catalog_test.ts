@@ -3,7 +3,11 @@
  * of a program that really crashed.
  */
 import assert from "node:assert/strict";
-import { CoreNotFoundError, findCore, readCatalog } from "../../lib/store/mod.ts";
+import {
+  CoreNotFoundError,
+  findCore,
+  readCatalog,
+} from "../../lib/store/mod.ts";
 import {
   buildCrasher,
   fileDigest,
