@@ -5,6 +5,7 @@
  */
 
 import {
+  exePath,
   type KernelFacts,
   type ProcessFacts,
   readProcessFacts,
@@ -79,7 +80,7 @@ export async function identifyProgram(
     }
   }
   if (facts.exe !== undefined) {
-    const path = facts.exe.replaceAll("!", "/");
+    const path = exePath(facts)!;
     if (!path.startsWith("/") || path.split("/").includes("..")) {
       warnings.push(
         `ignored --exe '${

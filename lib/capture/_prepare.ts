@@ -12,10 +12,10 @@ import {
   preparePrivateDirectory,
   type StoreOptions,
 } from "../store/mod.ts";
-import type { KernelFacts } from "../process/mod.ts";
 import { DEFAULT_PARALLEL_LEVEL, type Format } from "../compress/mod.ts";
 import { errorText, resolveSize, type SizeSpec } from "../util/mod.ts";
 import { CaptureOptions } from "./capture.ts";
+import { exePath, type KernelFacts } from "../process/mod.ts";
 
 /**
  * The store's defaults, in the spirit of systemd-coredump: the store may use
@@ -98,7 +98,8 @@ export function rateKey(
   facts: KernelFacts,
   argument: string | undefined,
 ): string {
-  if (facts.exe !== undefined) return facts.exe.replaceAll("!", "/");
+  const exe = exePath(facts);
+  if (exe !== undefined) return exe;
   if (facts.pid !== undefined) {
     try {
       return Deno.readLinkSync(`/proc/${facts.pid}/exe`)

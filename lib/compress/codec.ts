@@ -22,7 +22,7 @@ import {
   parallelInflate,
 } from "./parallel_inflate.ts";
 import { openByteSource } from "./_byte_source.ts";
-import { compact } from "../util/mod.ts";
+import { compact, concat, toHex } from "../util/mod.ts";
 
 /** Compressed container formats the tool reads and writes. */
 export type Format = "gzip" | "zlib";
@@ -407,7 +407,7 @@ async function* inflate(
     source.release();
     throw new ArchiveFormatError(
       `Cannot decompress ${label}: found bytes ${
-        hex(head.subarray(0, 3))
+        toHex(head.subarray(0, 3), " ")
       } at offset 0, expected a gzip (1f 8b 08) or zlib (78 xx) header`,
     );
   }
@@ -512,15 +512,4 @@ function describeInflateError(
       `corrupt deflate data (${message}), expected a valid ${format} stream`;
   }
   return new ArchiveFormatError(`${what}: ${text}`, { cause: error });
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 }

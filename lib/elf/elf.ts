@@ -14,6 +14,7 @@
 import { readFileAt, ShortReadError } from "../fs/mod.ts";
 import { ByteReader, hex, safeNumber } from "./_byte_reader.ts";
 import { ElfFormatError, TruncatedElfError } from "./errors.ts";
+import { toHex } from "../util/mod.ts";
 
 export { ElfFormatError, TruncatedElfError } from "./errors.ts";
 
@@ -250,10 +251,7 @@ export function parseElfHeader(
   const fileSize = options.fileSize ?? bytes.length;
   const magic = [0x7f, 0x45, 0x4c, 0x46];
   if (magic.some((byte, i) => i < bytes.length && bytes[i] !== byte)) {
-    const found = Array.from(
-      bytes.subarray(0, 4),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join(" ");
+    const found = toHex(bytes.subarray(0, 4), " ");
     throw new ElfFormatError(
       `Cannot parse ELF: found magic ${found} at offset 0x0, expected 7f 45 4c 46`,
       0,

@@ -12,6 +12,7 @@
 import { ByteReader, hex } from "./_byte_reader.ts";
 import { ElfFormatError } from "./errors.ts";
 import { type ElfHeader, EM_MIPS } from "./elf.ts";
+import { toHex } from "../util/mod.ts";
 
 /** Process status, one per thread (owner "CORE"). */
 export const NT_PRSTATUS = 1;
@@ -401,7 +402,7 @@ export function buildIdOf(notes: ElfNote[]): string | undefined {
     n.name === "GNU" && n.type === NT_GNU_BUILD_ID
   );
   if (note === undefined || note.desc.length === 0) return undefined;
-  return Array.from(note.desc, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(note.desc);
 }
 
 /**

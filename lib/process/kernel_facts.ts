@@ -26,3 +26,23 @@ export interface KernelFacts {
   /** `%h`: hostname (the UTS namespace's nodename). */
   hostname?: string;
 }
+
+/**
+ * The executable's path from `%E`, which the kernel writes with `!` for
+ * each `/`.
+ *
+ * @example Usage
+ * ```ts
+ * import { exePath } from "./kernel_facts.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(exePath({ exe: "!usr!bin!app" }), "/usr/bin/app");
+ * assert.equal(exePath({}), undefined);
+ * ```
+ *
+ * @param facts The kernel's facts.
+ * @returns The path, or undefined without `%E`.
+ */
+export function exePath(facts: KernelFacts): string | undefined {
+  return facts.exe?.replaceAll("!", "/");
+}

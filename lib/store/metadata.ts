@@ -7,12 +7,15 @@
  * @module
  */
 
-import type { KernelFacts } from "../process/mod.ts";
 import type { Format } from "../compress/mod.ts";
 import type { CoreReport } from "../elf/mod.ts";
-import type { ProcessFacts } from "../process/mod.ts";
 import type { ProgramInfo } from "../elf/mod.ts";
-import { signalName } from "../process/mod.ts";
+import {
+  exePath,
+  type KernelFacts,
+  type ProcessFacts,
+  signalName,
+} from "../process/mod.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** A mapped module in the sidecar; addresses are hex strings. */
@@ -252,7 +255,7 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
       ? null
       : hex(notes.signal.address),
     comm: notes?.process?.comm ?? process?.comm ?? null,
-    exe: facts.exe?.replaceAll("!", "/") ?? sources.exeLink ?? null,
+    exe: exePath(facts) ?? sources.exeLink ?? null,
     cmdline: process?.cmdline ??
       (notes?.process ? notes.process.args.split(" ") : null),
     argument: sources.argument ?? null,

@@ -93,3 +93,50 @@ export function zeros(length: number): Uint8Array {
 export function isSharedZeros(bytes: Uint8Array): boolean {
   return bytes.buffer === shared.buffer && bytes.length > 0;
 }
+
+/**
+ * Two byte arrays, one after the other, in a new array.
+ *
+ * @example Usage
+ * ```ts
+ * import { concat } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(
+ *   concat(new Uint8Array([1, 2]), new Uint8Array([3])),
+ *   new Uint8Array([1, 2, 3]),
+ * );
+ * ```
+ *
+ * @param a The first bytes.
+ * @param b The bytes that follow.
+ * @returns A new array of both.
+ */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * Bytes as two lowercase hex digits each.
+ *
+ * @example Usage
+ * ```ts
+ * import { toHex } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toHex(new Uint8Array([0x7f, 0x45, 0x4c])), "7f454c");
+ * assert.equal(toHex(new Uint8Array([0x1f, 0x8b]), " "), "1f 8b");
+ * ```
+ *
+ * @param bytes The bytes.
+ * @param separator Put between bytes.
+ * @returns The digits.
+ */
+export function toHex(bytes: Uint8Array, separator = ""): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(
+    separator,
+  );
+}

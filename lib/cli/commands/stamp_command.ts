@@ -25,6 +25,7 @@ import {
 } from "../../elf/mod.ts";
 import { ElfFormatError } from "../../elf/mod.ts";
 import { openRegularFile } from "../../fs/mod.ts";
+import { concat } from "../../util/mod.ts";
 
 /** The program already has a `.uuid` and `--force` was not given. */
 export class UuidExistsError extends Error {
@@ -263,11 +264,4 @@ function writeSection(
   setOffsetAndSize(view, header, at, section.offset, section.size);
   if (header.class === 64) view.setBigUint64(at + 48, 1n, le);
   else view.setUint32(at + 32, 1, le);
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
