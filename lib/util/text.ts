@@ -18,17 +18,19 @@
  * ```
  *
  * @param value The untrusted text.
- * @param max Most characters kept.
+ * @param max Most UTF-16 units kept, cut between characters.
  * @returns The text, safe for one line.
  */
 export function printable(value: string, max = 80): string {
   let out = "";
   for (const char of value) {
     const code = char.codePointAt(0)!;
-    out += code < 0x20 || code === 0x7f
+    const piece = code < 0x20 || code === 0x7f
       ? `\\x${code.toString(16).padStart(2, "0")}`
       : char;
-    if (out.length > max) return `${out.slice(0, max)}...`;
+    // Whole characters and whole escapes only: never half a pair.
+    if (out.length + piece.length > max) return `${out}...`;
+    out += piece;
   }
   return out;
 }
