@@ -34,8 +34,12 @@ import {
 import { stampUuid } from "./lib/cli/mod.ts";
 import { readUuid } from "./lib/cli/mod.ts";
 import { usage, writeKernelLog } from "./lib/cli/mod.ts";
-import { enlargeStdinPipe, releaseStdin } from "./lib/capture/mod.ts";
-import { errorText } from "./lib/util/mod.ts";
+import {
+  enlargeStdinPipe,
+  releaseStdin,
+  stdinPressure,
+} from "./lib/capture/mod.ts";
+import { compact, errorText } from "./lib/util/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = usage(denoJson.version);
@@ -239,8 +243,10 @@ async function capture(
       configPath: _config,
       ...options
     } = command;
+    using pressure = stdinPressure();
     const result = await captureCore(Deno.stdin.readable, {
       ...options,
+      ...compact({ pressure: pressure && (() => pressure.pressed()) }),
       signal: stop.signal,
       // Closing the pipe lets the kernel release the crashed process while
       // the archive is finished, synced and described.

@@ -34,6 +34,7 @@ export function metadataOf(
     compressedSize?: number | null;
     identity?: Identity;
     uuidFile?: string;
+    pressedBlocks?: number | undefined;
   },
 ): ReturnType<typeof buildMetadata> {
   const sources: MetadataSources = {
@@ -46,6 +47,7 @@ export function metadataOf(
       archive: parts.archive,
       format: capture.format,
       level: capture.level,
+      pressedBlocks: parts.pressedBlocks,
       compressedSize: parts.compressedSize ?? null,
       durationMs: Math.round(performance.now() - capture.started),
       uuidFile: parts.uuidFile,
@@ -110,6 +112,7 @@ export async function describe(
       archive: archiveName,
       reason: outcome.reason,
       capture: record,
+      pressedBlocks: outcome.pressedBlocks,
       report: withDetails ? report : {
         size: report.size,
         programs: [],

@@ -44,6 +44,8 @@ export interface Capture {
   time: Date;
   format: Format;
   level: number;
+  /** Whether `level` was asked for (else it adapts to the writer). */
+  fixedLevel: boolean;
   jobs: number;
   mode: number;
   facts: KernelFacts;
@@ -79,6 +81,7 @@ export async function prepare(options: CaptureOptions): Promise<Capture> {
     time,
     format,
     level: options.level ?? DEFAULT_PARALLEL_LEVEL,
+    fixedLevel: options.level !== undefined,
     jobs,
     // A set-id process's core stays root-only whatever --mode says.
     mode: facts.dumpable === 2 ? 0o600 : store.mode ?? 0o600,
@@ -161,3 +164,6 @@ export async function chooseDirectory(
   await preparePrivateDirectory(fallback);
   return fallback;
 }
+
+/** The level of blocks deflated while the writer waits on the capture. */
+export const PRESSED_LEVEL = 2;

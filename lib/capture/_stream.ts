@@ -17,7 +17,7 @@ import {
 } from "../store/mod.ts";
 import { compact, errorText } from "../util/mod.ts";
 import { type ClockReading, readClocks } from "../process/mod.ts";
-import { Capture } from "./_prepare.ts";
+import { Capture, PRESSED_LEVEL } from "./_prepare.ts";
 import { CoreSource } from "./_source.ts";
 import { Admitted, emptyReport, removeEntries, UUID_ROOM } from "./_admit.ts";
 import { watch } from "./_space_watch.ts";
@@ -29,6 +29,8 @@ export interface Outcome {
   compressedSize: number;
   reason?: string | undefined;
   lost: boolean;
+  /** Blocks deflated at PRESSED_LEVEL; undefined when the level was fixed. */
+  pressedBlocks?: number | undefined;
 }
 /** Metadata only: read the core to its end for its notes and size. */
 export async function readForNotes(
@@ -74,6 +76,16 @@ export async function streamArchive(
   let written = 0;
   // A byte stream: the compressor's block buffers are handed down, and the
   // core is read straight into them.
+  // Without an explicit level, a block read while the kernel waited on a
+  // full pipe is deflated at the faster PRESSED_LEVEL.
+  const pressure = capture.fixedLevel ? undefined : options.pressure;
+  let pressed = false;
+  let pressedBlocks = 0;
+  const blockLevel = pressure === undefined ? undefined : () => {
+    if (!pressed) return capture.level;
+    pressedBlocks++;
+    return PRESSED_LEVEL;
+  };
   const feed = new ReadableStream<Uint8Array>({
     type: "bytes",
     async pull(controller) {
@@ -86,6 +98,9 @@ export async function streamArchive(
       const into = asked === undefined
         ? undefined
         : new Uint8Array(asked.buffer, asked.byteOffset, asked.byteLength);
+      // Whether the pipe was full as this block's read began: the kernel
+      // was waiting on the capture.
+      pressed = pressure?.() ?? false;
       const chunk = signal?.aborted ? undefined : await source.read(into);
       if (signal?.aborted) {
         controller.error(new InterruptedError(String(signal.reason)));
@@ -113,6 +128,7 @@ export async function streamArchive(
   const compressed = parallelCompress(feed, {
     format: capture.format,
     level: capture.level,
+    ...compact({ blockLevel }),
     jobs: capture.jobs,
     inline: capture.jobs === 1,
     fallback: "inline",
@@ -153,7 +169,13 @@ export async function streamArchive(
       reason =
         `cut at ${end.inputBytes} bytes of core (${written} compressed): --max-use ${capture.limits.maxUse} bytes left no more room; reading stopped there`;
     }
-    return { archive, compressedSize: written, lost: false, reason };
+    return {
+      archive,
+      compressedSize: written,
+      lost: false,
+      reason,
+      pressedBlocks: blockLevel === undefined ? undefined : pressedBlocks,
+    };
   } catch (error) {
     if (signal?.aborted) return { compressedSize: 0, lost: false };
     const policy = error instanceof KeepFreeError;

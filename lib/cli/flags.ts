@@ -126,8 +126,9 @@ export const FLAGS: readonly Flag[] = [
     value: "N",
     docValue: "1..9",
     help:
-      "with -c, compression level 1-9 (default 5; with -j 1, CompressionStream's)",
-    doc: "with `-c`: the deflate level (default below)",
+      "with -c, compression level 1-9 (default 5, and 2 for blocks the kernel\nwaits on in capture; with -j 1, CompressionStream's)",
+    doc:
+      "with `-c`: the deflate level (default below; in capture, 2 for the blocks read while the kernel waits on a full pipe, unless `-l` is given)",
   },
   {
     name: "jobs",

@@ -78,6 +78,14 @@ export interface ParallelCompressOptions {
    */
   level?: number;
   /**
+   * The level of each block, asked just before it is deflated, instead of
+   * `level` (which the header still names): a capture drops to a faster
+   * level while the kernel waits on a full pipe.
+   *
+   * @default {undefined}
+   */
+  blockLevel?: () => number;
+  /**
    * Worker threads.
    *
    * @default {navigator.hardwareConcurrency}
@@ -183,6 +191,8 @@ interface Slot {
   length: number;
   /** The block's own CRC-32 (gzip). */
   crc: number;
+  /** The level it is deflated at. */
+  level: number;
   /** Deflate data ready to go (zero blocks), or the worker's answer. */
   deflated?: Uint8Array;
   /** The block's own Adler-32 (zlib); -1 for a block of zeros. */
@@ -379,7 +389,7 @@ export function parallelCompress(
 
   /** Deflates in this thread and recycles the block's buffer. */
   const deflateHere = (slot: Slot, block: Uint8Array) => {
-    const result = deflateBlock(block, level, zlibFormat);
+    const result = deflateBlock(block, slot.level, zlibFormat);
     slot.deflated = result.deflated;
     slot.adler = result.adler;
     release(slot, block);
@@ -399,7 +409,7 @@ export function parallelCompress(
     );
     for (let attempt = 0; attempt < 8 && length > 0; attempt++) {
       const prefix = data.subarray(0, length);
-      const result = deflateBlock(prefix, level, zlibFormat);
+      const result = deflateBlock(prefix, slot.level, zlibFormat);
       if (result.deflated.length <= room) {
         return {
           length,
@@ -423,6 +433,7 @@ export function parallelCompress(
         offset,
         length,
         crc: zlibFormat ? 0 : crc32Zeros(0, length),
+        level,
         deflated: zeroBlock(length, level),
         adler: -1,
         ready: Promise.resolve(),
@@ -433,6 +444,7 @@ export function parallelCompress(
       offset,
       length,
       crc: zlibFormat ? 0 : crc32(0, block),
+      level: options.blockLevel?.() ?? level,
       adler: 1,
       ready: Promise.resolve(),
     };
@@ -444,7 +456,12 @@ export function parallelCompress(
     const id = nextId++;
     pending++;
     slot.block = block;
-    const task: DeflateTask = { id, data: block, level, adler: zlibFormat };
+    const task: DeflateTask = {
+      id,
+      data: block,
+      level: slot.level,
+      adler: zlibFormat,
+    };
     slot.ready = workers.run(task, [block.buffer as ArrayBuffer]).then(
       (result) => {
         slot.deflated = result.deflated;

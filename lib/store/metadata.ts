@@ -16,6 +16,7 @@ import {
   type ProcessFacts,
   signalName,
 } from "../process/mod.ts";
+import { compact } from "../util/mod.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** A mapped module in the sidecar; addresses are hex strings. */
@@ -69,6 +70,11 @@ export interface CoreMetadata {
   format: Format | null;
   /** The compression level asked for; null for the default. */
   level: number | null;
+  /**
+   * Blocks of 1 MiB deflated at the faster level 2 because the kernel was
+   * waiting on a full pipe (capture at the default level); absent otherwise.
+   */
+  pressed_blocks?: number;
   /** When the crash happened, ISO 8601 in UTC. */
   time: string;
   /** The host's name (`%h`, else this host's); null when unknown. */
@@ -173,6 +179,8 @@ export interface MetadataSources {
     format: Format;
     /** The compression level asked for; undefined for the default. */
     level: number | undefined;
+    /** Blocks deflated faster while the kernel waited. */
+    pressedBlocks?: number | undefined;
     /** Bytes of the archive. */
     compressedSize: number | null;
     /** How long storing took, in milliseconds. */
@@ -243,6 +251,7 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
     archive: stored?.archive ?? null,
     format: stored?.format ?? null,
     level: stored?.level ?? null,
+    ...compact({ pressed_blocks: stored?.pressedBlocks }),
     time: sources.time.toISOString(),
     hostname: facts.hostname ?? sources.hostname ?? null,
     pid: facts.pid ?? notes?.process?.pid ?? null,

@@ -8,6 +8,7 @@ import { stampUuid } from "../../lib/cli/mod.ts";
 import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
 import { buildCrasher, check, listDir, runMain, tempDir } from "../_helpers.ts";
 import { euUnstripModules, readelfBuildId } from "../_readelf.ts";
+import { slowCapture } from "../_store.ts";
 
 /** Starts the crash program waiting in pause(); gcore writes its core. */
 async function liveProcess(program: string, dir: string) {
@@ -343,4 +344,78 @@ Deno.test("capture distrusts a pid whose process started after the crash (the sa
   const meta = await sidecar(store);
   assert.equal(meta.uuid, null, "nothing read from the wrong process");
   assert.equal(meta.cgroup, null);
+});
+
+/** Text records like the benchmark's mixed core: they deflate 7 to 1. */
+function records(bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes).fill(0x20);
+  const encoder = new TextEncoder();
+  for (let i = 0; i + 64 <= bytes; i += 64) {
+    const n = i / 64;
+    encoder.encodeInto(
+      `record ${n} name=item${n % 1000} value=${(i * 7) % 100000};`,
+      out.subarray(i, i + 64),
+    );
+  }
+  return out;
+}
+
+async function storedRecord(store: string) {
+  const names = (await listDir(store)).filter((n) => n.endsWith(".json"));
+  assert.equal(names.length, 1, names.join(" "));
+  return JSON.parse(await Deno.readTextFile(`${store}/${names[0]}`));
+}
+
+Deno.test("capture: blocks read while the writer waits on a full pipe are deflated at level 2, and the record counts them", async () => {
+  await using dir = await tempDir();
+  const core = records(48 << 20);
+  const blocks = core.length >> 20;
+  // All at once: the writer always waits on the pipe.
+  const pressed = `${dir.path}/pressed`;
+  const fast = await runMain(["-c", "-p", pressed, "-a", "text"], {
+    stdin: core,
+  });
+  assert.equal(fast.code, 0, fast.stderr);
+  const fastRecord = await storedRecord(pressed);
+  assert.ok(
+    fastRecord.pressed_blocks >= blocks / 2,
+    `pressed_blocks ${fastRecord.pressed_blocks} of ${blocks}`,
+  );
+  assert.equal(fastRecord.level, 5);
+  const fastArchive = `${pressed}/${fastRecord.archive}`;
+  await check("sh", ["-c", `gzip -t ${fastArchive}`]);
+  const inflated = await new Response(
+    (await Deno.open(fastArchive)).readable.pipeThrough(
+      new DecompressionStream("gzip"),
+    ),
+  ).arrayBuffer();
+  assert.deepEqual(new Uint8Array(inflated), core);
+  // An explicit level is kept whatever the pipe: smaller, and no count.
+  const fixed = `${dir.path}/fixed`;
+  const five = await runMain(["-c", "-p", fixed, "-l", "5", "-a", "text"], {
+    stdin: core,
+  });
+  assert.equal(five.code, 0, five.stderr);
+  const fixedRecord = await storedRecord(fixed);
+  assert.equal(fixedRecord.pressed_blocks, undefined);
+  assert.ok(
+    fixedRecord.compressed_size < fastRecord.compressed_size,
+    `${fixedRecord.compressed_size} < ${fastRecord.compressed_size}`,
+  );
+  // A writer slower than the capture never fills the pipe.
+  const slowStore = `${dir.path}/slow`;
+  const slow = slowCapture(["-c", "-p", slowStore, "-a", "text"]);
+  const part = 256 << 10;
+  for (let at = 0; at < 8 << 20; at += part) {
+    await slow.write(core.subarray(at, at + part));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await slow.end();
+  const slowResult = await slow.result();
+  assert.equal(slowResult.code, 0, slowResult.stderr);
+  const slowRecord = await storedRecord(slowStore);
+  assert.ok(
+    slowRecord.pressed_blocks < 2,
+    `pressed_blocks ${slowRecord.pressed_blocks} of 8`,
+  );
 });
