@@ -632,7 +632,9 @@ if (releases.length > 0) {
     "| handler | crash to release s | stored bytes |",
     "| --- | ---: | ---: |",
     ...releases.map((r) =>
-      `| ${r.handler} | ${r.seconds.toFixed(2)} | ${r.stored_bytes} |`
+      `| ${r.handler.replaceAll("|", "\\|")} | ${
+        r.seconds.toFixed(2)
+      } | ${r.stored_bytes} |`
     ),
   );
 }
