@@ -12,7 +12,6 @@ import {
   type CaptureRecord,
   type MetadataSources,
   readRateState,
-  readSidecar,
   withStoreLock,
   writeRateState,
 } from "../store/mod.ts";
