@@ -167,7 +167,9 @@ export async function writeRateState(
   options: { now: number; warnings: string[] },
 ): Promise<void> {
   const path = join(directory, STATE_FILE);
+  // The newest are kept, whatever order the records came in.
   const kept = records.filter((r) => options.now - r.at < MAX_AGE_MS)
+    .sort((a, b) => a.at - b.at)
     .slice(-MAX_RECORDS);
   try {
     await writeFileAtomic(

@@ -59,10 +59,12 @@ export function parseSize(text: string): SizeSpec {
     const value = Number(percent[1]);
     if (value <= 100) return { percent: value };
   }
-  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text);
+  // One space at most before the unit; iB only after a prefix (5KiB, not
+  // 5iB); nothing after it, not even a newline.
+  const match = /^(\d+(?:\.\d+)?) ?(?:([KMGT])(?:i?B)?|B)?$/i.exec(text);
   if (match) {
     const bytes = Math.floor(
-      Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!,
+      Number(match[1]) * SIZE_UNITS[(match[2] ?? "").toUpperCase()]!,
     );
     if (Number.isSafeInteger(bytes)) return { bytes };
   }

@@ -168,6 +168,21 @@ Deno.test("writeRateState() keeps at most 4096 records, the newest", async () =>
   assert.deepEqual(back, records.slice(4));
 });
 
+Deno.test("writeRateState() keeps the newest 4096 records when they come newest first", async () => {
+  await using dir = await tempDir();
+  const records: RateRecord[] = Array.from({ length: 4100 }, (_, i) => ({
+    key: "/usr/bin/loop",
+    base: `Core_${i}`,
+    at: NOW - (4100 - i) * 1000,
+  }));
+  assert.deepEqual(await write(dir.path, records.toReversed()), []);
+  const back = (await read(dir.path)).records;
+  assert.deepEqual(
+    back.map((r) => r.base),
+    records.slice(4).map((r) => r.base),
+  );
+});
+
 Deno.test("writeRateState() that cannot write says so in a warning", async () => {
   await using dir = await tempDir();
   const warnings = await write(`${dir.path}/missing`, [

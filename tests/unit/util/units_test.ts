@@ -210,3 +210,16 @@ Deno.test("formatBytes() output is read back by parseSize() within its rounding"
     );
   }
 });
+
+Deno.test("parseSize() refuses a trailing newline, a bare iB and runs of spaces", () => {
+  for (const text of ["5\n", "5iB", "5   K", "5K\n", " 5K"]) {
+    assert.throws(
+      () => parseSize(text),
+      /Cannot read size/,
+      JSON.stringify(text),
+    );
+  }
+  assert.deepEqual(parseSize("5 KiB"), { bytes: 5 * 1024 });
+  assert.deepEqual(parseSize("5B"), { bytes: 5 });
+  assert.deepEqual(parseSize("1.5g"), { bytes: 1.5 * 1024 ** 3 });
+});
