@@ -1,5 +1,6 @@
 /**
- * Private: Phase 1 of a capture, under the store lock: tidy, decide, remove, name, reserve the sidecar, count the core for the rate limit.
+ * Private: phase 1 of a capture, under the store lock: tidy, decide, remove,
+ * name, reserve the sidecar, count the core for the rate limit.
  *
  * @module
  */
@@ -33,8 +34,10 @@ import { metadataOf } from "./_describe.ts";
 
 /** Cores smaller than a page are not worth storing (RLIMIT_CORE 1 and 0). */
 export const PAGE = 4096;
+
 /** Room kept for the `.uuid` copy beside the archive. */
 export const UUID_ROOM = 8192;
+
 /** What admission decided. */
 export interface Admitted {
   base: string;
@@ -43,6 +46,7 @@ export interface Admitted {
   reason?: string;
   record: CaptureRecord;
 }
+
 /**
  * Phase 1, under the store lock: tidy, decide, remove, name, reserve the
  * sidecar, and count the core for the rate limit when it is stored.
@@ -151,6 +155,7 @@ export async function admitCapture(
   }
   return admitted;
 }
+
 /**
  * Removes what the policy gave up, saying each in the warnings. A core
  * removed for room keeps its crash's record, which then says so.
@@ -185,6 +190,7 @@ export async function removeEntries(
     warnings.push(`removed ${removal.base}: ${removal.reason}`);
   }
 }
+
 /**
  * Takes the first free name `Core_<time>[_<arg>][-N]` by creating its
  * sidecar exclusively: the name is this crash's, whatever runs beside it.
@@ -226,10 +232,12 @@ export async function reserveName(
     `Cannot name the core in '${capture.directory}': 10000 names of '${stem}' are taken`,
   );
 }
+
 /** What is known of a core before any of it is read (a record under way). */
 export function emptyReport(): CoreReport {
   return { size: 0, programs: [], modules: [], truncated: false };
 }
+
 /** True when any of the names exists in the directory, as anything. */
 export async function anyExists(
   directory: string,

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { writeFileAtomic } from "../fs/mod.ts";
-import { readSidecar, withStoreLock } from "../store/mod.ts";
+import { readSidecar, rewriteSidecar, withStoreLock } from "../store/mod.ts";
 import { runHook } from "./hooks.ts";
 import type { Admitted } from "./_admit.ts";
 import type { Described } from "./_describe.ts";
@@ -22,30 +21,22 @@ export async function afterHook(
   described: Described,
 ): Promise<void> {
   const { directory, warnings, options } = capture;
-  const signal = options.signal;
-  if (capture.store.after && !signal?.aborted) {
-    const problem = await runHook(capture.store.after, [
-      described.result.archive ?? admitted.reservation.path,
-    ]);
-    if (problem !== undefined) {
-      warnings.push(problem);
-      // The record says it too. The hook ran for a while: another capture
-      // may have removed the core for room since, and its word stays.
-      await withStoreLock(directory, async () => {
-        const path = admitted.reservation.path;
-        const current = await readSidecar(path);
-        const next = current === undefined ||
-            current.archive === described.archiveName
-          ? described.final(true)
-          : { ...current, warnings: [...(current.warnings ?? []), problem] };
-        await writeFileAtomic(
-          path,
-          ReadableStream.from([
-            new TextEncoder().encode(JSON.stringify(next, null, 2) + "\n"),
-          ]),
-          { mode: capture.mode, replace: true },
-        );
-      }, { warnings }).catch(() => {});
-    }
-  }
+  if (!capture.store.after || options.signal?.aborted) return;
+  const path = admitted.reservation.path;
+  const problem = await runHook(capture.store.after, [
+    described.result.archive ?? path,
+  ]);
+  if (problem === undefined) return;
+  warnings.push(problem);
+  // The record says it too. The hook ran for a while: another capture may
+  // have removed the core for room since, and its word stays.
+  await withStoreLock(directory, async () => {
+    const current = await readSidecar(path);
+    await rewriteSidecar(
+      path,
+      current === undefined || current.archive === described.archiveName
+        ? described.final(true)
+        : { ...current, warnings: [...(current.warnings ?? []), problem] },
+    );
+  }, { warnings }).catch(() => {});
 }

@@ -1,5 +1,6 @@
 /**
- * Private: Phase 3 of a capture: who crashed, the `.uuid` copy, the final record, the rate count of a core that was not stored, and the after hook.
+ * Private: phase 3 of a capture: who crashed, the `.uuid` copy, the final
+ * record, the rate count of a core that was not stored, and the after hook.
  *
  * @module
  */
@@ -58,6 +59,7 @@ export function metadataOf(
   };
   return buildMetadata(sources);
 }
+
 /**
  * Phase 3: who crashed, the `.uuid` copy, the final record, the rate
  * count of a core that was not stored after all, and the after hook.
@@ -150,6 +152,7 @@ export async function describe(
     archiveName,
   };
 }
+
 /** A core counted by the rate limit was not stored: uncount it. */
 export async function forgetRate(
   capture: Capture,

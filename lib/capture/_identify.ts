@@ -1,5 +1,6 @@
 /**
- * Private: Who crashed: the program read through /proc while the process is there, its `.uuid` and build-id.
+ * Private: who crashed: the program read through /proc while the process is
+ * there, its `.uuid` and build-id.
  *
  * @module
  */
@@ -24,6 +25,7 @@ export interface Identity {
   process?: ProcessFacts;
   exeLink?: string;
 }
+
 /**
  * Finds the crashed program: through `/proc/<pid>/exe` when the process is
  * still there and is the one that crashed (its command name matches the
@@ -98,6 +100,7 @@ export async function identifyProgram(
   }
   return identity;
 }
+
 export function hostnameSource(facts: KernelFacts): { hostname?: string } {
   if (facts.hostname !== undefined) return {};
   try {

@@ -1,5 +1,6 @@
 /**
- * Private: Phase 0 of a capture: the options resolved, the store directory chosen, the limits and the rate key.
+ * Private: phase 0 of a capture: the options resolved, the store directory
+ * chosen, the limits and the rate key.
  *
  * @module
  */
@@ -35,8 +36,10 @@ export const DEFAULT_STORE = {
   maxAgeMs: 14 * 86_400_000,
   rate: { count: 5, periodMs: 3_600_000 },
 } as const;
+
 /** Most compression workers of a capture, whatever -j says. */
 export const MAX_CAPTURE_JOBS = 16;
+
 /** Everything the phases share. */
 export interface Capture {
   options: CaptureOptions;
@@ -55,6 +58,7 @@ export interface Capture {
   warnings: string[];
   started: number;
 }
+
 /** Resolves everything the capture needs before it reads the core. */
 export async function prepare(options: CaptureOptions): Promise<Capture> {
   const warnings = [...(options.warnings ?? [])];
@@ -93,6 +97,7 @@ export async function prepare(options: CaptureOptions): Promise<Capture> {
     started: performance.now(),
   };
 }
+
 /**
  * The program as the rate limit counts it: `%E`, else the executable of
  * `/proc/<pid>`, else `-a`.
@@ -113,6 +118,7 @@ export function rateKey(
   }
   return argument ?? "unknown";
 }
+
 /** The store limits with defaults, resolved against the file system. */
 export function resolveLimits(
   store: StoreOptions,
@@ -135,6 +141,7 @@ export function resolveLimits(
     rate: store.rate ?? DEFAULT_STORE.rate,
   };
 }
+
 /** The crash time: `%t` when given and sane, else the clock. */
 export function crashTime(facts: KernelFacts, warnings: string[]): Date {
   if (facts.time !== undefined) {
@@ -147,6 +154,7 @@ export function crashTime(facts: KernelFacts, warnings: string[]): Date {
   }
   return new Date();
 }
+
 /** The requested store directory, or the fallback with a warning. */
 export async function chooseDirectory(
   directory: string,

@@ -1,43 +1,16 @@
 /**
- * Private: The core as a capture reads it: counted, inspected, cut at its limit, and let go at its end.
+ * Private: the core as a capture reads it: counted, inspected, cut at its
+ * limit, and let go at its end.
  *
  * @module
  */
 
 import { CoreInspectorStream } from "../elf/mod.ts";
-import { errorText } from "../util/mod.ts";
+import { type ByteSource, errorText } from "../util/mod.ts";
 
 /** Bytes asked for per read of the core; the pipe gives what it holds. */
 export const READ_SIZE = 1 << 20;
-/** Reads of the input, into buffers the caller gives where it allows it. */
-export interface InputReader {
-  /**
-   * Reads into `into` (its buffer moves into the returned view) when the
-   * input is a byte stream, else returns the input's own next chunk; an
-   * empty view (over `into`'s moved memory, for a BYOB read) at the end.
-   */
-  read(into: Uint8Array): Promise<Uint8Array>;
-  cancel(): Promise<void>;
-}
-/** BYOB reads where the input is a byte stream (stdin is), else chunks. */
-export function openReader(input: ReadableStream<Uint8Array>): InputReader {
-  let byob: ReadableStreamBYOBReader | undefined;
-  let plain: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  try {
-    byob = input.getReader({ mode: "byob" });
-  } catch {
-    plain = input.getReader();
-  }
-  return {
-    async read(into) {
-      const result = byob === undefined
-        ? await plain!.read()
-        : await byob.read(into);
-      return result.value ?? new Uint8Array(0);
-    },
-    cancel: () => (byob ?? plain)!.cancel(),
-  };
-}
+
 /** The core's bytes as the capture takes them: counted, inspected, cut. */
 export interface CoreSource {
   /**
@@ -60,12 +33,13 @@ export interface CoreSource {
   /** Why reading stopped before the end of the input, if it failed. */
   readonly error: string | undefined;
 }
+
 /**
  * The core as the capture reads it. `onEnd` runs once, when the input ends
  * or reading stops, before the input is let go.
  */
 export function coreSource(
-  reader: InputReader,
+  reader: ByteSource,
   first: Uint8Array | undefined,
   inspector: CoreInspectorStream,
   onEnd: () => Promise<void>,
@@ -103,7 +77,7 @@ export function coreSource(
         pending = undefined;
         if (chunk === undefined) {
           const buffer = into ?? scratch ?? new Uint8Array(READ_SIZE);
-          chunk = await reader.read(buffer).catch((error) => {
+          chunk = await reader.readInto(buffer).catch((error) => {
             readError = `reading the core failed after ${seen} bytes: ${
               errorText(error)
             }`;

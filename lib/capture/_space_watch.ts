@@ -1,5 +1,6 @@
 /**
- * Private: Free space watched while an archive is written: under --keep-free, the write stops.
+ * Private: free space watched while an archive is written: under --keep-
+ * free, the write stops.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { KeepFreeError } from "./_stream.ts";
 
 /** Free space is checked every this many bytes written. */
 export const SPACE_CHECK_BYTES = 4 << 20;
+
 /**
  * Counts what is written, and stops the capture when free space falls
  * under --keep-free.

@@ -1,5 +1,6 @@
 /**
- * Private: Phase 2 of a capture: the core streamed through the compressor into its archive, within the claim of the store it grows.
+ * Private: phase 2 of a capture: the core streamed through the compressor
+ * into its archive, within the claim of the store it grows.
  *
  * @module
  */
@@ -32,6 +33,7 @@ export interface Outcome {
   /** Blocks deflated at PRESSED_LEVEL; undefined when the level was fixed. */
   pressedBlocks?: number | undefined;
 }
+
 /** Metadata only: read the core to its end for its notes and size. */
 export async function readForNotes(
   capture: Capture,
@@ -44,6 +46,7 @@ export async function readForNotes(
   }
   return { compressedSize: 0, lost: false };
 }
+
 /** Free space fell under --keep-free while the core was being written. */
 export class KeepFreeError extends Error {
   constructor(message: string) {
@@ -51,6 +54,7 @@ export class KeepFreeError extends Error {
     this.name = "KeepFreeError";
   }
 }
+
 /** The signal stopped the capture. */
 export class InterruptedError extends Error {
   constructor(signal: string) {
@@ -58,6 +62,7 @@ export class InterruptedError extends Error {
     this.name = "InterruptedError";
   }
 }
+
 /**
  * Phase 2: the core through the compressor into the archive, within the
  * claimed room; an archive that cannot be written still leaves the core
@@ -190,6 +195,7 @@ export async function streamArchive(
     };
   }
 }
+
 /** The room a capture claims of `--max-use`, grown as the core needs it. */
 export interface Claimer {
   /**
@@ -198,6 +204,7 @@ export interface Claimer {
    */
   allowance(needed: number): number | Promise<number>;
 }
+
 export function claimer(capture: Capture, admitted: Admitted): Claimer {
   const { directory, warnings, limits } = capture;
   const overhead = RESERVATION_BYTES + UUID_ROOM;

@@ -32,7 +32,8 @@ import { runHook } from "./hooks.ts";
 import { prepare } from "./_prepare.ts";
 
 export { DEFAULT_STORE, PRESSED_LEVEL } from "./_prepare.ts";
-import { coreSource, openReader, READ_SIZE } from "./_source.ts";
+import { coreSource, READ_SIZE } from "./_source.ts";
+import { openByteSource } from "../util/mod.ts";
 import { admitCapture } from "./_admit.ts";
 import { readForNotes, streamArchive } from "./_stream.ts";
 import { describe } from "./_describe.ts";
@@ -121,6 +122,7 @@ export interface CaptureOptions {
    */
   release?: () => void;
 }
+
 /** What {@linkcode captureCore} stored. */
 export interface CaptureResult {
   /** Path of the compressed core; undefined when only metadata was kept. */
@@ -140,6 +142,7 @@ export interface CaptureResult {
   /** Everything that went wrong but did not cost the core. */
   warnings: string[];
 }
+
 /**
  * Stores a core read from `input` in the store directory as
  * `Core_<time>[_<argument>].gz` (or `.zz`), plus a `.json` sidecar that is
@@ -175,7 +178,7 @@ export async function captureCore(
   options: CaptureOptions,
 ): Promise<CaptureResult> {
   const capture = await prepare(options);
-  const reader = openReader(input);
+  const reader = openByteSource(input);
   const stopReading = () => void reader.cancel().catch(() => {});
   options.signal?.addEventListener("abort", stopReading, { once: true });
   try {
@@ -186,7 +189,7 @@ export async function captureCore(
     // The first bytes, before any decision: an empty input is no core.
     const head = options.signal?.aborted
       ? undefined
-      : await reader.read(new Uint8Array(READ_SIZE)).catch(() => undefined);
+      : await reader.readInto(new Uint8Array(READ_SIZE)).catch(() => undefined);
     const first = head?.length ? head : undefined;
     const inspector = new CoreInspectorStream();
     // Once the core is read: who crashed (while /proc/<pid> is there),
@@ -225,6 +228,7 @@ export async function captureCore(
     stopReading();
   }
 }
+
 /**
  * No store could hold even the crash's record. The message is the cause's;
  * the warnings gathered until then come along, for the kernel log.
@@ -239,6 +243,7 @@ export class CaptureFailedError extends Error {
     this.warnings = warnings;
   }
 }
+
 /** The signal's reason as the record says it, or undefined. */
 function interruption(
   signal: AbortSignal | undefined,

@@ -9,9 +9,8 @@ import { createGunzip, createInflate } from "node:zlib";
 import { gzipCompressStream } from "./gzip.ts";
 import {
   type CompressedStream,
-  type CompressEnd,
-  type IndexOptions,
   parallelCompress,
+  type ParallelCompressOptions,
 } from "./parallel_deflate.ts";
 import { toWebTransform } from "./_streams.ts";
 import { adler32, zlibCompressStream } from "./zlib.ts";
@@ -21,8 +20,7 @@ import {
   MAX_PARALLEL_CHUNK,
   parallelInflate,
 } from "./parallel_inflate.ts";
-import { openByteSource } from "./_byte_source.ts";
-import { compact, concat, toHex } from "../util/mod.ts";
+import { compact, concat, openByteSource, toHex } from "../util/mod.ts";
 
 /** Compressed container formats the tool reads and writes. */
 export type Format = "gzip" | "zlib";
@@ -90,8 +88,16 @@ export function compressStream(
  */
 export const DEFAULT_PARALLEL_LEVEL = 5;
 
-/** Options for {@linkcode compress}. */
-export interface CompressAllOptions extends CompressOptions {
+/**
+ * Options for {@linkcode compress}: the parallel compressor's, where they
+ * mean the same.
+ */
+export interface CompressAllOptions extends
+  CompressOptions,
+  Pick<
+    ParallelCompressOptions,
+    "index" | "inline" | "fallback" | "onWarning" | "onEnd"
+  > {
   /**
    * Worker threads; 1 compresses in this thread with `CompressionStream`
    * (or `node:zlib` at a given level).
@@ -100,49 +106,13 @@ export interface CompressAllOptions extends CompressOptions {
    */
   jobs?: number;
   /**
-   * With parallel gzip output to a file: the chunk index for parallel
-   * decompression (`gzip_index.ts`).
+   * The most bytes of the whole output (`parallelCompress`'s `maxOutput`).
+   * With `jobs` 1 the blocks are then compressed in this thread (`inline`),
+   * as `CompressionStream` cannot stop in between.
    *
    * @default {undefined}
    */
-  index?: IndexOptions;
-  /**
-   * Compress in blocks, as the workers do, but in this thread
-   * (`parallelCompress`'s `inline`): the same bytes as with workers.
-   *
-   * @default {false}
-   */
-  inline?: boolean;
-  /**
-   * When the workers fail: go on in this thread (`"inline"`, reported once
-   * through `onWarning`) or error the stream (`"error"`).
-   *
-   * @default {"error"}
-   */
-  fallback?: "inline" | "error";
-  /**
-   * Receives the warning of `fallback: "inline"`.
-   *
-   * @default {undefined}
-   */
-  onWarning?: (message: string) => void;
-  /**
-   * The most bytes of the whole output, asked before each block with the
-   * size the output would then have; the output ends, complete, before
-   * the block that would pass it
-   * (`parallelCompress`). With `jobs` 1 the blocks are then compressed in
-   * this thread (`inline`), as `CompressionStream` cannot stop in between.
-   *
-   * @default {undefined}
-   */
-  maxOutput?: (needed: number) => number | Promise<number>;
-  /**
-   * Called once before the output closes: the input bytes it holds, and
-   * whether `maxOutput` cut it.
-   *
-   * @default {undefined}
-   */
-  onEnd?: (end: CompressEnd) => void;
+  maxOutput?: ParallelCompressOptions["maxOutput"];
 }
 
 /**

@@ -40,10 +40,10 @@ import {
   plainGzipHeader,
 } from "./gzip_index.ts";
 import { zlibHeader } from "./zlib.ts";
-import { isZero } from "../util/mod.ts";
-import { openByteSource } from "./_byte_source.ts";
-import { garbageMeter } from "../util/mod.ts";
 import {
+  garbageMeter,
+  isZero,
+  openByteSource,
   startWorkers,
   TaskFailedError,
   WorkerFailedError,

@@ -17,12 +17,11 @@ import { zeroBlock } from "./parallel_deflate.ts";
 import { zeros } from "../util/mod.ts";
 import type { GzipIndex } from "./gzip_index.ts";
 import type { InflateResult, InflateTask } from "./_inflate_worker.ts";
-import type { ByteSource } from "./_byte_source.ts";
+import type { ByteSource } from "../util/mod.ts";
 import { garbageMeter } from "../util/mod.ts";
 import { startWorkers, TaskFailedError } from "../util/mod.ts";
 
 export { WorkerFailedError } from "../util/mod.ts";
-export type { ByteSource } from "./_byte_source.ts";
 
 /**
  * Chunks larger than this are inflated in one stream instead, so that the
@@ -85,7 +84,7 @@ export interface ParallelInflateOptions {
  * import { ChunkError, parallelInflate } from "./parallel_inflate.ts";
  * import { parallelCompress } from "./parallel_deflate.ts";
  * import { extraFieldEnd, readGzipIndex } from "./gzip_index.ts";
- * import { openByteSource } from "./_byte_source.ts";
+ * import { openByteSource } from "../util/mod.ts";
  * import assert from "node:assert/strict";
  *
  * // An indexed gzip member of six 4 KiB chunks, its index written over

@@ -5,6 +5,7 @@
  * @module
  */
 
+export * from "./byte_source.ts";
 export * from "./bytes.ts";
 export * from "./memory.ts";
 export * from "./text.ts";

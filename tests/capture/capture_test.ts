@@ -8,7 +8,7 @@ import { stampUuid } from "../../lib/cli/mod.ts";
 import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
 import { buildCrasher, check, listDir, runMain, tempDir } from "../_helpers.ts";
 import { euUnstripModules, readelfBuildId } from "../_readelf.ts";
-import { slowCapture } from "../_store.ts";
+import { sidecars, slowCapture } from "../_store.ts";
 
 /** Starts the crash program waiting in pause(); gcore writes its core. */
 async function liveProcess(program: string, dir: string) {
@@ -360,10 +360,12 @@ function records(bytes: number): Uint8Array {
   return out;
 }
 
+/** The one record in a store. */
 async function storedRecord(store: string) {
-  const names = (await listDir(store)).filter((n) => n.endsWith(".json"));
-  assert.equal(names.length, 1, names.join(" "));
-  return JSON.parse(await Deno.readTextFile(`${store}/${names[0]}`));
+  const records = await sidecars(store);
+  assert.equal(records.length, 1, records.map((r) => r._file).join(" "));
+  // deno-lint-ignore no-explicit-any
+  return records[0] as Record<string, any>;
 }
 
 Deno.test("capture: blocks read while the writer waits on a full pipe are deflated at level 2, and the record counts them", async () => {

@@ -5,24 +5,12 @@
  * @module
  */
 
-import { seededRandom } from "../_helpers.ts";
+// The repository's root, a temporary directory removed when disposed, and
+// a seeded generator: the same as the real-artifact tests'.
+import { seededRandom as seeded } from "../_helpers.ts";
 
-/** The repository's root directory, with a final slash. */
-export const ROOT = new URL("../..", import.meta.url).pathname;
-
-/** A temporary directory, removed with everything in it when disposed. */
-export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "gzcoredump_unit_" });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true });
-    },
-  };
-}
-
-/** A small deterministic generator (mulberry32), for reproducible bytes. */
-export const seeded: (seed: number) => () => number = seededRandom;
+export { ROOT, tempDir } from "../_helpers.ts";
+export { seeded };
 
 /** Random bytes, any length (getRandomValues takes at most 64 KiB a call). */
 export function randomBytes(length: number): Uint8Array {

@@ -1,10 +1,12 @@
 /**
- * Private: reading a byte stream into buffers the caller owns. BYOB reads
- * fill them directly where the stream allows it (files, stdin); other
- * streams are copied.
+ * Reading a byte stream into buffers the caller owns. BYOB reads fill
+ * them directly where the stream allows it (files, stdin); other streams
+ * are copied.
  *
  * @module
  */
+
+import { concat } from "./bytes.ts";
 
 /** Bytes per chunk from {@linkcode ByteSource.read}. */
 const READ_SIZE = 1 << 20;
@@ -21,6 +23,13 @@ export interface ByteSource {
   fill(view: Uint8Array): Promise<Uint8Array>;
   /** The next bytes, or undefined at the end. */
   read(): Promise<Uint8Array | undefined>;
+  /**
+   * One read, into `view` where the stream allows it (a pipe gives what it
+   * holds): the returned view is then over `view`'s memory, moved. Else
+   * the next bytes as they come. An empty view at the end (over the moved
+   * memory, for a BYOB read).
+   */
+  readInto(view: Uint8Array): Promise<Uint8Array>;
   /** Puts bytes back in front of what is left. */
   unread(bytes: Uint8Array): void;
   /** Stops reading and cancels the stream. */
@@ -61,6 +70,16 @@ export function openByteSource(
     return result.value;
   };
 
+  /** What was put back first, then the stream's next chunk. */
+  const read = async (): Promise<Uint8Array | undefined> => {
+    if (rest !== undefined && rest.length > 0) {
+      const bytes = rest;
+      rest = undefined;
+      return bytes;
+    }
+    return await next();
+  };
+
   return {
     async fill(view) {
       const size = view.length;
@@ -99,13 +118,14 @@ export function openByteSource(
       }
       return view.subarray(0, filled);
     },
-    async read() {
-      if (rest !== undefined && rest.length > 0) {
-        const bytes = rest;
-        rest = undefined;
-        return bytes;
+    read,
+    async readInto(view) {
+      if ((rest !== undefined && rest.length > 0) || byob === undefined) {
+        return await read() ?? new Uint8Array(0);
       }
-      return await next();
+      const result = await byob.read(view);
+      if (result.done) done = true;
+      return result.value ?? new Uint8Array(0);
     },
     unread(bytes) {
       if (bytes.length === 0) return;
@@ -113,10 +133,7 @@ export function openByteSource(
         rest = bytes;
         return;
       }
-      const joined = new Uint8Array(bytes.length + rest.length);
-      joined.set(bytes);
-      joined.set(rest, bytes.length);
-      rest = joined;
+      rest = concat(bytes, rest);
     },
     async cancel(reason) {
       await (byob ?? reader)!.cancel(reason).catch(() => {});
