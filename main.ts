@@ -124,11 +124,16 @@ async function run(command: Command, args: string[]): Promise<number> {
     }
     case "debug": {
       const { kind: _, directory, id, ...options } = command;
-      return await debugCore(directory, id, options);
+      return await debugCore(directory, id, {
+        ...options,
+        // deno-lint-ignore no-console
+        warn: (message) => console.error(message),
+      });
     }
     case "info": {
       const description = await describeFile(
         await resolveInfoTarget(command.file, command.directory),
+        compact({ exe: command.exe }),
       );
       // deno-lint-ignore no-console
       console.log(
@@ -257,13 +262,16 @@ async function capture(
     const where = result.metadata === undefined
       ? "no metadata could be written"
       : `metadata in ${result.metadata}`;
+    const crashed = result.crashedIn === undefined
+      ? ""
+      : `; ${result.crashedIn}`;
     const message = result.archive === undefined
       ? `${
         result.lost ? "lost" : "dropped"
-      } core${pid}: ${result.reason}; ${where}`
+      } core${pid}: ${result.reason}; ${where}${crashed}`
       : `saved core${pid} (${result.coreSize} bytes) to ${result.archive}${
         result.reason === undefined ? "" : ` (${result.reason})`
-      }`;
+      }${crashed}`;
     await log(message, result.warnings, result.archive === undefined);
     if (result.interrupted !== undefined) {
       return 128 + signals[result.interrupted as keyof typeof signals];

@@ -2,7 +2,7 @@
  * The import rule of `lib/`, checked (`deno task check` runs it): each
  * concept is a folder, and imports point down the layers only:
  *
- *     cli → capture → store → elf, compress → fs, process → util
+ *     cli → capture → store → unwind → elf, compress → fs, process → util
  *
  * A module may import modules of its own folder (and its subfolders), and
  * of a lower layer through that folder's `mod.ts` only. Nothing in `lib/`
@@ -18,6 +18,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["util"],
   ["fs", "process"],
   ["elf", "compress"],
+  ["unwind"],
   ["store"],
   ["capture"],
   ["cli"],

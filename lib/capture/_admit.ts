@@ -235,7 +235,7 @@ export async function reserveName(
 
 /** What is known of a core before any of it is read (a record under way). */
 export function emptyReport(): CoreReport {
-  return { size: 0, programs: [], modules: [], truncated: false };
+  return { size: 0, programs: [], modules: [], memory: [], truncated: false };
 }
 
 /** True when any of the names exists in the directory, as anything. */

@@ -8,6 +8,7 @@
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "../fs/mod.ts";
 import type { CoreReport } from "../elf/mod.ts";
+import type { Backtrace } from "../unwind/mod.ts";
 import {
   buildMetadata,
   type CaptureRecord,
@@ -33,6 +34,7 @@ export function metadataOf(
     report: CoreReport;
     compressedSize?: number | null;
     identity?: Identity;
+    backtrace?: Backtrace | undefined;
     uuidFile?: string;
     pressedBlocks?: number | undefined;
   },
@@ -56,6 +58,7 @@ export function metadataOf(
     ...hostnameSource(capture.facts),
     capture: parts.capture,
     warnings: capture.warnings,
+    ...compact({ backtrace: parts.backtrace }),
   };
   return buildMetadata(sources);
 }
@@ -77,7 +80,11 @@ export interface Described {
 export async function describe(
   capture: Capture,
   admitted: Admitted,
-  outcome: Outcome & { report: CoreReport; identity: Identity },
+  outcome: Outcome & {
+    report: CoreReport;
+    identity: Identity;
+    backtrace: Backtrace | undefined;
+  },
 ): Promise<Described> {
   const { directory, warnings, options } = capture;
   const { report } = outcome;
@@ -118,8 +125,10 @@ export async function describe(
         size: report.size,
         programs: [],
         modules: [],
+        memory: [],
         truncated: report.truncated,
       },
+      backtrace: withDetails ? outcome.backtrace : undefined,
       compressedSize: archiveName === null ? null : outcome.compressedSize,
       identity: withDetails ? identity : {},
       ...compact({ uuidFile }),

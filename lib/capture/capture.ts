@@ -39,6 +39,8 @@ import { readForNotes, streamArchive } from "./_stream.ts";
 import { describe } from "./_describe.ts";
 import { afterHook } from "./_after_hook.ts";
 import { identifyProgram, Identity } from "./_identify.ts";
+import { crashedIn, takeProcessFiles, traceCapture } from "./_trace.ts";
+import type { ProcessFiles } from "../unwind/mod.ts";
 
 /** Options for {@linkcode captureCore}. */
 export interface CaptureOptions {
@@ -139,6 +141,8 @@ export interface CaptureResult {
   lost: boolean;
   /** The signal that interrupted the capture, if one did. */
   interrupted?: string;
+  /** The signal and the crashing thread's top frame: `SIGSEGV in level3 (prog + 0x1170)`. */
+  crashedIn?: string;
   /** Everything that went wrong but did not cost the core. */
   warnings: string[];
 }
@@ -195,6 +199,7 @@ export async function captureCore(
     // Once the core is read: who crashed (while /proc/<pid> is there),
     // then let the crashed process go.
     let identity: Identity = {};
+    let processFiles: ProcessFiles | undefined;
     const source = coreSource(reader, first, inspector, async () => {
       if (!options.signal?.aborted) {
         identity = await identifyProgram(
@@ -202,6 +207,13 @@ export async function captureCore(
           inspector.report,
           capture.warnings,
         );
+        // The modules' files, for the stack traces, while they are there.
+        if (identity.process !== undefined) {
+          processFiles = await takeProcessFiles(
+            inspector.report,
+            capture.facts.pid,
+          );
+        }
       }
       options.release?.();
     });
@@ -213,12 +225,22 @@ export async function captureCore(
       outcome.reason ?? source.error ?? admitted.reason;
     if (source.error !== undefined) capture.warnings.push(source.error);
     await source.stop();
+    const backtrace = options.signal?.aborted
+      ? undefined
+      : await traceCapture(inspector.report, processFiles, capture.warnings);
+    processFiles?.[Symbol.dispose]();
     const described = await describe(capture, admitted, {
       ...outcome,
       reason,
       report: inspector.report,
       identity,
+      backtrace,
     });
+    const top = crashedIn(
+      backtrace,
+      capture.facts.signal ?? inspector.report.notes?.signal?.signo,
+    );
+    if (top !== undefined) described.result.crashedIn = top;
     await afterHook(capture, admitted, described);
     return described.result;
   } catch (error) {

@@ -112,6 +112,8 @@ export interface InfoCommand {
   json: boolean;
   /** The store an ID is looked up in. */
   directory: string;
+  /** `--exe PROG`: the program, for a core whose notes do not name it. */
+  exe?: string;
 }
 
 /** `list [PROGRAM]`: the stored cores, oldest first, filtered. */
@@ -566,6 +568,7 @@ function parseSubcommand(
         file: file!,
         json: values.json === true,
         directory,
+        ...compact({ exe: text("exe") }),
       };
     case "stamp":
       return {
@@ -617,6 +620,7 @@ function parseSubcommand(
         kind: "debug",
         id: file!,
         directory,
+        force: values.force === true,
         ...compact({ debugger: text("debugger") }),
       };
   }

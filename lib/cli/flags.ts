@@ -299,7 +299,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   {
     name: "info",
     operand: "FILE|ID",
-    flags: [path("DIR"), json],
+    flags: [path("DIR"), { name: "exe", value: "PROG" }, json],
     summary: "describe a program, a core or a stored core",
   },
   {
@@ -315,7 +315,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   {
     name: "debug",
     operand: "ID",
-    flags: [path("DIR"), { name: "debugger", value: "CMD" }],
+    flags: [path("DIR"), { name: "debugger", value: "CMD" }, force],
     summary: "gdb (or CMD) on the program and core",
   },
   {

@@ -10,7 +10,9 @@ import { ElfFormatError, TruncatedElfError } from "./errors.ts";
 
 /** Byte order and class of the data. */
 export interface ByteReaderOptions {
+  /** True for little-endian data. */
   littleEndian: boolean;
+  /** True for 64-bit data (ELFCLASS64): words are 8 bytes. */
   is64: boolean;
   /**
    * File offset of the first byte, for messages.

@@ -38,6 +38,7 @@ import {
   type ElfNote,
   parseNotes,
 } from "./notes.ts";
+import { threadRegisters } from "./registers.ts";
 import { errorText } from "../util/mod.ts";
 
 /** Largest program header table kept (65535 entries of 64 bytes). */
@@ -47,6 +48,29 @@ const MAX_NOTE_BYTES = 16 << 20;
 /** Most module pages kept, and the largest page. */
 const MAX_MODULES = 4096;
 const MAX_PAGE = 64 << 10;
+/** Stack bytes kept from each thread's stack pointer up, for its trace. */
+export const MAX_STACK_BYTES = 256 << 10;
+/** Threads whose stacks are kept, crashing thread first. */
+export const MAX_STACK_THREADS = 64;
+/** Stack bytes kept in all. */
+const MAX_STACKS_TOTAL = 16 << 20;
+/** Largest vDSO kept. */
+const MAX_VDSO = 1 << 20;
+/** Bytes of executable memory no file backs (signal trampolines, JIT) kept. */
+const MAX_ANONYMOUS_CODE = 1 << 20;
+
+/** Bytes of the crashed process's memory, kept from the core. */
+export interface MemoryRegion {
+  /** The address of the first byte. */
+  address: bigint;
+  /** The bytes. */
+  bytes: Uint8Array;
+  /**
+   * What they are: a thread's stack from its stack pointer up, the vDSO,
+   * or executable memory no file backs (qemu's signal trampoline page).
+   */
+  kind: "stack" | "vdso" | "code";
+}
 
 /** A file mapped in the crashed process, with its build-id when found. */
 export interface CoreModule {
@@ -72,6 +96,12 @@ export interface CoreReport {
   notes?: CoreNotes;
   /** Mapped files, executable first when known. */
   modules: CoreModule[];
+  /**
+   * The memory kept for stack traces: each thread's stack from its stack
+   * pointer up (at most {@linkcode MAX_STACK_BYTES} a thread and
+   * {@linkcode MAX_STACK_THREADS} threads), and the vDSO.
+   */
+  memory: MemoryRegion[];
   /** Build-id of the executable (the module holding `AT_ENTRY`). */
   buildId?: string;
   /** Bytes the headers declare; undefined when not ELF. */
@@ -151,6 +181,7 @@ export class CoreInspectorStream
     size: 0,
     programs: [],
     modules: [],
+    memory: [],
     truncated: false,
   };
   #noteBytes = 0;
@@ -355,6 +386,7 @@ export class CoreInspectorStream
       modules.push({ path: "[vdso]", start: vdso, end: vdso + vdsoLoad.memsz });
     }
     this.#report.modules = modules;
+    this.#wantMemory(notes, vdsoLoad);
     for (const module of modules.slice(0, MAX_MODULES)) {
       const load = this.#report.programs.find((p) =>
         p.type === PT_LOAD && p.vaddr <= module.start &&
@@ -366,6 +398,56 @@ export class CoreInspectorStream
       this.#want(offset, length, (page) => {
         this.#pages.set(module.start, page);
       }, true);
+    }
+  }
+
+  /** Asks for each thread's stack from its stack pointer up, and the vDSO. */
+  #wantMemory(notes: CoreNotes, vdso: ElfProgram | undefined): void {
+    const { header, programs } = this.#report;
+    const holding = (address: bigint) =>
+      programs.find((p) =>
+        p.type === PT_LOAD && p.vaddr <= address &&
+        address < p.vaddr + BigInt(p.filesz)
+      );
+    const keep = (
+      load: ElfProgram,
+      address: bigint,
+      length: number,
+      kind: MemoryRegion["kind"],
+    ) =>
+      this.#want(
+        load.offset + Number(address - load.vaddr),
+        length,
+        (bytes) => this.#report.memory.push({ address, bytes, kind }),
+        true,
+      );
+    if (vdso !== undefined && vdso.filesz <= MAX_VDSO) {
+      keep(vdso, vdso.vaddr, vdso.filesz, "vdso");
+    }
+    // Small executable segments no mapped file covers, smallest first.
+    const anonymous = programs.filter((p) =>
+      p.type === PT_LOAD && (p.flags & 1) !== 0 && p.filesz > 0 &&
+      p !== vdso && !notes.files.some((f) =>
+        f.start <= p.vaddr && p.vaddr < f.end
+      )
+    ).sort((a, b) => a.filesz - b.filesz);
+    let code = MAX_ANONYMOUS_CODE;
+    for (const segment of anonymous) {
+      if (segment.filesz > code) break;
+      code -= segment.filesz;
+      keep(segment, segment.vaddr, segment.filesz, "code");
+    }
+    let budget = MAX_STACKS_TOTAL;
+    for (const thread of notes.threads.slice(0, MAX_STACK_THREADS)) {
+      const registers = threadRegisters(header!.machine, thread.registers);
+      if (registers === undefined) continue;
+      const load = holding(registers.sp);
+      if (load === undefined) continue;
+      const available = load.vaddr + BigInt(load.filesz) - registers.sp;
+      const length = Math.min(MAX_STACK_BYTES, Number(available), budget);
+      if (length <= 0) continue;
+      budget -= length;
+      keep(load, registers.sp, length, "stack");
     }
   }
 

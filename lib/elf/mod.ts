@@ -11,3 +11,5 @@ export * from "./elf.ts";
 export * from "./errors.ts";
 export * from "./notes.ts";
 export * from "./program_info.ts";
+export * from "./registers.ts";
+export { ByteReader, type ByteReaderOptions, hex } from "./_byte_reader.ts";

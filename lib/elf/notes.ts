@@ -24,6 +24,8 @@ export const NT_AUXV = 6;
 export const NT_SIGINFO = 0x53494749;
 /** Files mapped into memory (owner "CORE"). */
 export const NT_FILE = 0x46494c45;
+/** aarch64's pointer authentication masks (owner "LINUX"). */
+export const NT_ARM_PAC_MASK = 0x406;
 /** GNU build-id (owner "GNU"). */
 export const NT_GNU_BUILD_ID = 3;
 /** Package metadata, JSON (owner "FDO"), as systemd defined it. */
@@ -169,6 +171,11 @@ export interface ThreadStatus {
   tid: number;
   /** The signal the thread was stopped by (`pr_cursig`). */
   signal: number;
+  /**
+   * The general registers (`pr_reg`), as words in the kernel's order;
+   * {@linkcode threadRegisters} names them.
+   */
+  registers: bigint[];
 }
 
 /** `NT_SIGINFO`. */
@@ -210,6 +217,11 @@ export interface CoreNotes {
   files: MappedFile[];
   /** `NT_FILE`'s page size, when present. */
   pageSize?: number;
+  /**
+   * aarch64's `NT_ARM_PAC_MASK`: the bits of a code address that hold a
+   * pointer authentication code, when the process used them.
+   */
+  pacMask?: bigint;
 }
 
 /** Signals whose `siginfo` carries the faulting address. */
@@ -252,7 +264,7 @@ const FAULT_SIGNALS = new Set([4, 5, 7, 8, 11]);
  *   { name: "CORE", type: NT_SIGINFO, desc: siginfo, offset: 356 },
  *   { name: "LINUX", type: 0x202, desc: new Uint8Array(8), offset: 504 },
  * ], header);
- * assert.deepEqual(notes.threads, [{ tid: 4242, signal: 11 }]);
+ * assert.deepEqual(notes.threads, [{ tid: 4242, signal: 11, registers: new Array(27).fill(0n) }]);
  * assert.deepEqual(notes.signal, { signo: 11, errno: 0, code: 1, address: 0xdeadn });
  * assert.equal(notes.process, undefined);
  * ```
@@ -264,17 +276,22 @@ export function decodeCoreNotes(
   const result: CoreNotes = { threads: [], auxv: new Map(), files: [] };
   const is64 = header.class === 64;
   for (const note of notes) {
-    if (note.name !== "CORE") continue;
     const r = new ByteReader(note.desc, {
       littleEndian: header.littleEndian,
       is64,
       baseOffset: note.offset,
     });
+    if (note.name === "LINUX" && note.type === NT_ARM_PAC_MASK) {
+      result.pacMask = r.u64(8, "NT_ARM_PAC_MASK insn_mask");
+      continue;
+    }
+    if (note.name !== "CORE") continue;
     switch (note.type) {
       case NT_PRSTATUS:
         result.threads.push({
           signal: r.u16(12, "NT_PRSTATUS pr_cursig"),
           tid: r.u32(is64 ? 32 : 24, "NT_PRSTATUS pr_pid"),
+          registers: prRegisters(r),
         });
         break;
       case NT_PRPSINFO:
@@ -303,6 +320,20 @@ export function decodeCoreNotes(
     }
   }
   return result;
+}
+
+/**
+ * `pr_reg` of `struct elf_prstatus`: the words after the times (at 112 in
+ * ELF64, 72 in ELF32) up to `pr_fpvalid`, the int at the end.
+ */
+function prRegisters(r: ByteReader): bigint[] {
+  const from = r.is64 ? 112 : 72;
+  const count = Math.max(0, Math.floor((r.length - from - 4) / r.wordSize));
+  const words: bigint[] = [];
+  for (let i = 0; i < count; i++) {
+    words.push(r.word(from + i * r.wordSize, "NT_PRSTATUS pr_reg"));
+  }
+  return words;
 }
 
 /**

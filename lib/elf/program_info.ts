@@ -57,6 +57,31 @@ export interface ReadProgramInfoOptions extends OpenRegularFileOptions {
 }
 
 /**
+ * Reads the GNU build-id of an open ELF file from its note segments and
+ * sections.
+ *
+ * @example Usage
+ * ```ts
+ * import { readBuildId, readElf } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using file = await Deno.open(Deno.execPath());
+ * const id = await readBuildId(file, await readElf(file));
+ * assert.ok(id === undefined || /^[0-9a-f]+$/.test(id));
+ * ```
+ *
+ * @param file The file, open for reading.
+ * @param elf Its parsed headers.
+ * @returns The build-id in lower-case hex, or undefined.
+ */
+export async function readBuildId(
+  file: Deno.FsFile,
+  elf: ElfFile,
+): Promise<string | undefined> {
+  return buildIdOf(await readNotes(file, elf));
+}
+
+/**
  * Reads a program's `.uuid`, build-id and package metadata.
  *
  * @param path The program (a regular file; `/proc/<pid>/exe` works).

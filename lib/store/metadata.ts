@@ -10,6 +10,7 @@
 import type { Format } from "../compress/mod.ts";
 import type { CoreReport } from "../elf/mod.ts";
 import type { ProgramInfo } from "../elf/mod.ts";
+import type { Backtrace } from "../unwind/mod.ts";
 import {
   exePath,
   type KernelFacts,
@@ -29,6 +30,38 @@ export interface ModuleEntry {
   start: string;
   /** End of the last of its mappings, hex. */
   end: string;
+}
+
+/** A frame of a stack trace in the sidecar; addresses are hex strings. */
+export interface FrameEntry {
+  /** The PC (a return address, but for frame 0 and a frame a signal stopped). */
+  pc: string;
+  /** The module it is in; null when in none. */
+  module: string | null;
+  /** The module's GNU build-id. */
+  build_id: string | null;
+  /** The PC's offset from the module's start, hex. */
+  offset: string | null;
+  /** The function, from the module's symbol table. */
+  function: string | null;
+  /** The PC's offset into it, hex. */
+  function_offset: string | null;
+  /** How it was found: `context`, `cfi`, `fp` or `scan`. */
+  trust: string;
+}
+
+/** A thread's stack trace in the sidecar. */
+export interface ThreadEntry {
+  /** Thread id. */
+  tid: number;
+  /** Its name, when the process was still there to ask. */
+  name: string | null;
+  /** True for the thread that crashed. */
+  crashed: boolean;
+  /** Its frames, innermost first. */
+  frames: FrameEntry[];
+  /** Why the walk stopped early, when it did. */
+  error?: string;
 }
 
 /**
@@ -115,6 +148,12 @@ export interface CoreMetadata {
   program_source: string | null;
   /** How many threads the core holds (its `NT_PRSTATUS` notes). */
   threads: number | null;
+  /** The thread that crashed (the core's first); null without notes. */
+  crash_thread: number | null;
+  /** Every thread's stack trace, the crashing thread first; null when none was made. */
+  backtrace: ThreadEntry[] | null;
+  /** Why there is no trace, or only frame 0 (`unsupported architecture`). */
+  backtrace_error: string | null;
   /** Files mapped into the process, the executable first. */
   modules: ModuleEntry[];
   /** The core's `e_machine`: 62 for x86-64 ... */
@@ -192,6 +231,8 @@ export interface MetadataSources {
   };
   /** The hostname, when `%h` was not given. */
   hostname?: string;
+  /** The threads' stack traces, when they were made. */
+  backtrace?: Backtrace;
   /** The store's bookkeeping of the capture. */
   capture?: CaptureRecord;
   /**
@@ -223,6 +264,7 @@ export interface MetadataSources {
  *     size: 6,
  *     programs: [],
  *     modules: [],
+ *     memory: [],
  *     truncated: false,
  *     error: "Cannot parse ELF: found magic 6e 6f 74 20 at offset 0x0, expected 7f 45 4c 46",
  *   },
@@ -277,6 +319,9 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
       ? null
       : sources.programSource ?? null,
     threads: notes ? notes.threads.length : null,
+    crash_thread: notes?.threads[0]?.tid ?? null,
+    backtrace: sources.backtrace ? traceEntries(sources.backtrace) : null,
+    backtrace_error: sources.backtrace?.error ?? null,
     modules: report.modules.map((m) => ({
       path: m.path,
       build_id: m.buildId ?? null,
@@ -301,6 +346,27 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
     capture: sources.capture ?? null,
     warnings: sources.warnings ?? [],
   };
+}
+
+/** The trace as the sidecar has it. */
+function traceEntries(backtrace: Backtrace): ThreadEntry[] {
+  return backtrace.threads.map((thread) => ({
+    tid: thread.tid,
+    name: thread.name ?? null,
+    crashed: thread.crashed,
+    frames: thread.frames.map((frame) => ({
+      pc: hex(frame.pc),
+      module: frame.module ?? null,
+      build_id: frame.buildId ?? null,
+      offset: frame.offset === undefined ? null : hex(frame.offset),
+      function: frame.function ?? null,
+      function_offset: frame.functionOffset === undefined
+        ? null
+        : hex(frame.functionOffset),
+      trust: frame.trust,
+    })),
+    ...compact({ error: thread.error }),
+  }));
 }
 
 /** The package note's JSON, parsed; its text when it is not valid JSON. */

@@ -289,6 +289,7 @@ Deno.test("parseCommand() reads list, info, extract and debug", () => {
       id: "a.out",
       directory: DEFAULT_DIRECTORY,
       debugger: "gdb -batch",
+      force: false,
     },
   );
   const since = parseCommand(["list", "--since", "2026-11-01"]);

@@ -9,6 +9,7 @@ import { readUuid } from "../../lib/cli/mod.ts";
 import { euUnstripModules, readelfBuildId } from "../_readelf.ts";
 import {
   buildCrasher,
+  check,
   CORE_PATTERN,
   CORE_PIPE_LIMIT,
   elfType,
@@ -110,6 +111,25 @@ Deno.test({
     assert.equal(metadata.build_id, await readelfBuildId(program));
     assert.equal(metadata.modules[0].path, program);
     assert.equal(metadata.truncated, false);
+    // The stack trace, made from the pipe with the process still there,
+    // is eu-stack's on the same core; it crashed in main.
+    assert.equal(metadata.crash_thread, pid);
+    const [thread] = metadata.backtrace as {
+      tid: number;
+      crashed: boolean;
+      frames: { pc: string; function: string | null; trust: string }[];
+    }[];
+    assert.equal(thread!.crashed, true);
+    assert.equal(thread!.frames[0]!.function, "main");
+    assert.equal(thread!.frames[0]!.trust, "context");
+    const stack = await check("eu-stack", ["--core", restored, "-e", program]);
+    const euStack = [...stack.matchAll(/^#\d+\s+0x([0-9a-f]+)/gm)].map((m) =>
+      BigInt(`0x${m[1]}`)
+    );
+    assert.deepEqual(
+      thread!.frames.map((f) => BigInt(f.pc)).slice(0, euStack.length),
+      euStack,
+    );
     assert.equal(metadata.expected_size, metadata.core_size);
     assert.equal(metadata.threads, 1);
 

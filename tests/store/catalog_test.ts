@@ -66,12 +66,13 @@ Deno.test("list shows one line per core, newest last, and filters by program, pi
   const lines = text(all.stdout).trim().split("\n");
   assert.match(
     lines[0]!,
-    /^TIME\s+PID\s+SIGNAL\s+PROGRAM\s+SIZE\s+RATIO\s+UUID\s+STATE\s+FILE$/,
+    /^TIME\s+PID\s+SIGNAL\s+PROGRAM\s+FUNCTION\s+SIZE\s+RATIO\s+UUID\s+STATE\s+FILE$/,
   );
   assert.equal(lines.length, 4);
   assert.match(
     lines[1]!,
-    /\s1001\s+SIGSEGV\s+alpha\s+[\d.]+ MiB\s+[\d.]+x\s+-\s+stored\s+Core_\d{8}_\d{6}_alpha\.gz$/,
+    // The crash program dereferences NULL in main: its top function.
+    /\s1001\s+SIGSEGV\s+alpha\s+main\s+[\d.]+ MiB\s+[\d.]+x\s+-\s+stored\s+Core_\d{8}_\d{6}_alpha\.gz$/,
   );
   assert.match(lines[2]!, /\s1002\s+SIGABRT\s+beta\s/);
   assert.match(lines[3]!, /\s1003\s+SIGSEGV\s+alpha\s/);

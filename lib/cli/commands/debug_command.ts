@@ -19,6 +19,8 @@ import { decompress } from "../../compress/mod.ts";
 import { openRegularFile } from "../../fs/mod.ts";
 import { writeFileAtomic } from "../../fs/mod.ts";
 import { archiveOf } from "./extract_command.ts";
+import { readProgramInfo } from "../../elf/mod.ts";
+import { basename } from "node:path";
 
 /** The debugger could not be started. */
 export class DebuggerError extends Error {
@@ -46,6 +48,19 @@ export interface DebugOptions {
    * @default {"gdb"}
    */
   debugger?: string;
+  /**
+   * Run the debugger even when the program's build-id is not the one the
+   * core recorded (it would show the wrong source); a warning says so.
+   *
+   * @default {false}
+   */
+  force?: boolean;
+  /**
+   * Where a warning goes.
+   *
+   * @default {() => {}}
+   */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -72,6 +87,27 @@ export async function debugCore(
   const { path, record } = await archiveOf(directory, id);
   const program = record.metadata?.exe?.replace(/ \(deleted\)$/, "");
   const [command, ...args] = (options.debugger ?? "gdb").trim().split(/\s+/);
+  const haveProgram = program !== undefined &&
+    await Deno.stat(program).then((i) => i.isFile, () => false);
+  const recorded = record.metadata?.build_id;
+  if (haveProgram && typeof recorded === "string") {
+    const found = await readProgramInfo(program!).then(
+      (info) => info.buildId ?? "none",
+      () => "unreadable",
+    );
+    if (found !== recorded) {
+      const message =
+        `the program '${program}' has build-id ${found}, the core recorded ${recorded}: it is not the program that crashed`;
+      if (!options.force) {
+        throw new DebuggerError(
+          `Cannot debug ${
+            basename(path)
+          }: ${message}; expected the same build (--force runs the debugger anyway)`,
+        );
+      }
+      options.warn?.(`warning: ${message}`);
+    }
+  }
   // Listening before the directory exists: no signal can leave it behind.
   using signals = new SignalWatch();
   const temp = await Deno.makeTempDir({ prefix: "gzcoredump-debug-" });
@@ -105,8 +141,6 @@ export async function debugCore(
       throw error;
     }
     if (signals.received !== undefined) return EXIT_CODES[signals.received];
-    const haveProgram = program !== undefined &&
-      await Deno.stat(program).then((i) => i.isFile, () => false);
     const argv = haveProgram ? [...args, program, core] : [...args, "-c", core];
     let child: Deno.ChildProcess;
     try {

@@ -18,6 +18,7 @@ import {
 } from "../../elf/mod.ts";
 import { buildMetadata, type CoreMetadata } from "../../store/mod.ts";
 import { type ProgramInfo, readProgramInfo } from "../../elf/mod.ts";
+import { backtraceCore } from "../../unwind/mod.ts";
 import { compact } from "../../util/mod.ts";
 
 /** What {@linkcode describeFile} found. */
@@ -42,6 +43,17 @@ export type FileDescription =
     metadata: CoreMetadata;
   };
 
+/** Options for {@linkcode describeFile}. */
+export interface DescribeOptions {
+  /**
+   * The crashed program's file, for a core whose notes do not name it
+   * (qemu's): its frames are unwound and named from it.
+   *
+   * @default {undefined}
+   */
+  exe?: string;
+}
+
 /**
  * Describes a file: a program (its identity), or a core (the sidecar's
  * fields, computed from the core; for a stored core, the fields only the
@@ -58,7 +70,10 @@ export type FileDescription =
  * const text = formatDescription(await describeFile("/var/crash/Core_x.gz"));
  * ```
  */
-export async function describeFile(path: string): Promise<FileDescription> {
+export async function describeFile(
+  path: string,
+  options: DescribeOptions = {},
+): Promise<FileDescription> {
   let head: Uint8Array;
   let info: Deno.FileInfo;
   {
@@ -113,6 +128,10 @@ export async function describeFile(path: string): Promise<FileDescription> {
   const computed = buildMetadata({
     time: info.mtime ?? new Date(0),
     report: inspector.report,
+    backtrace: await backtraceCore(
+      inspector.report,
+      compact({ exe: options.exe }),
+    ),
     ...compact({
       stored: format === undefined ? undefined : {
         archive: basename(path),
@@ -248,6 +267,7 @@ export function formatDescription(description: FileDescription): string {
     description.container === "metadata only" ? m.reason : null,
   );
   row("Note", description.container !== "metadata only" ? m.reason : null);
+  lines.push(...formatTrace(m));
   if (m.modules.length > 0) {
     lines.push(`Modules:      ${m.modules.length}`);
     for (const module of m.modules) {
@@ -259,4 +279,34 @@ export function formatDescription(description: FileDescription): string {
     }
   }
   return lines.join("\n");
+}
+
+/** The stack traces, as coredumpctl prints them: crashing thread first. */
+function formatTrace(m: CoreMetadata): string[] {
+  const lines: string[] = [];
+  if (m.backtrace_error !== null && m.backtrace_error !== undefined) {
+    lines.push(`Backtrace:    ${m.backtrace_error}`);
+  }
+  for (const thread of m.backtrace ?? []) {
+    lines.push(
+      `Stack trace of thread ${thread.tid}${
+        thread.name ? ` (${thread.name})` : ""
+      }${thread.crashed ? ", which crashed" : ""}:`,
+    );
+    for (const [i, frame] of thread.frames.entries()) {
+      const name = frame.function === null
+        ? "n/a"
+        : `${frame.function}+${frame.function_offset}`;
+      const where = frame.module === null
+        ? ""
+        : ` (${basename(frame.module)} + ${frame.offset})`;
+      lines.push(
+        `  #${String(i).padEnd(2)} 0x${
+          frame.pc.slice(2).padStart(16, "0")
+        } ${name}${where}${frame.trust === "cfi" ? "" : ` [${frame.trust}]`}`,
+      );
+    }
+    if (thread.error !== undefined) lines.push(`  (${thread.error})`);
+  }
+  return lines;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CoreRecord } from "../../store/mod.ts";
+import type { CoreMetadata, CoreRecord } from "../../store/mod.ts";
 import { formatBytes } from "../../util/mod.ts";
 
 /** One row of the listing (also the `--json` shape). */
@@ -18,6 +18,8 @@ export interface ListRow {
   signal: string | null;
   /** The program's name (command, `-a` name or executable). */
   program: string | null;
+  /** The crashing thread's top function (or module + offset), when traced. */
+  function: string | null;
   /** Core bytes (uncompressed). */
   size: number | null;
   /**
@@ -56,6 +58,7 @@ export function listRows(records: CoreRecord[]): ListRow[] {
       pid: m?.pid ?? null,
       signal: m?.signal_name ?? null,
       program: m?.comm ?? m?.argument ?? null,
+      function: topFunction(m),
       size,
       stored,
       // An empty core has no ratio, nor has one that was not stored.
@@ -66,6 +69,16 @@ export function listRows(records: CoreRecord[]): ListRow[] {
       file: entry.archive ?? entry.metadata ?? entry.files[0]!,
     };
   });
+}
+
+/** The crashing thread's top frame: its function, else module + offset. */
+function topFunction(m: Partial<CoreMetadata> | undefined): string | null {
+  const thread = m?.backtrace?.find((t) => t.crashed);
+  const top = thread?.frames[0];
+  if (top === undefined) return null;
+  if (top.function !== null) return top.function;
+  if (top.module === null) return top.pc;
+  return `${top.module.slice(top.module.lastIndexOf("/") + 1)}+${top.offset}`;
 }
 
 /** One decimal; a ratio under 0.1 (a tiny core) keeps one significant digit. */
@@ -90,6 +103,7 @@ export function formatRows(rows: ListRow[]): string {
       "PID",
       "SIGNAL",
       "PROGRAM",
+      "FUNCTION",
       "SIZE",
       "RATIO",
       "UUID",
@@ -101,6 +115,11 @@ export function formatRows(rows: ListRow[]): string {
       r.pid === null ? "-" : String(r.pid),
       r.signal ?? "-",
       r.program ?? "-",
+      r.function === null
+        ? "-"
+        : r.function.length > 32
+        ? `${r.function.slice(0, 31)}…`
+        : r.function,
       r.size === null ? "-" : formatBytes(r.size),
       r.ratio === null ? "-" : `${r.ratio}x`,
       r.uuid === null

@@ -327,6 +327,7 @@ const SUBCOMMAND_VALUES: Record<string, { value?: string; key: string }> = {
   output: { value: "out.core", key: "output" },
   force: { key: "force" },
   debugger: { value: "/usr/bin/lldb", key: "debugger" },
+  exe: { value: "/usr/bin/prog", key: "exe" },
   uuid: { value: "0123abcd", key: "uuid" },
 };
 

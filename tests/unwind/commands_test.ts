@@ -1,0 +1,176 @@
+/**
+ * Where the traces show: the sidecar of a capture, `info` (a raw core, a
+ * stored one, a qemu core with `--exe`), `list`, and `debug`, which checks
+ * that the program is the one that crashed.
+ */
+
+import assert from "node:assert/strict";
+import { check, kernelCore, runMain, tempDir, TESTDATA } from "../_helpers.ts";
+import { archFixtures } from "../_fixtures.ts";
+import type { ThreadEntry } from "../../lib/store/mod.ts";
+import { unwindFixtures } from "../_unwind_fixtures.ts";
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** A thread of the sidecar's `backtrace`. */
+type SidecarThread = ThreadEntry;
+
+Deno.test("capture: the sidecar has every thread's trace, crashing thread first; list shows its top function", async () => {
+  await using dir = await tempDir();
+  const fixture = (await unwindFixtures()).find((f) =>
+    f.name === "x86_64-O2-threads"
+  )!;
+  const store = `${dir.path}/store`;
+  await Deno.mkdir(store, { mode: 0o700 });
+  const result = await runMain(["-c", "-p", store, "-a", "threads"], {
+    stdin: { path: fixture.core },
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const name = (await Array.fromAsync(Deno.readDir(store))).map((e) => e.name)
+    .find((n) => n.startsWith("Core_") && n.endsWith(".json"))!;
+  const metadata = JSON.parse(await Deno.readTextFile(`${store}/${name}`));
+  const threads = metadata.backtrace as SidecarThread[];
+  assert.equal(metadata.threads, 4);
+  assert.equal(threads.length, 4);
+  assert.equal(metadata.crash_thread, threads[0]!.tid);
+  assert.deepEqual(threads.map((t) => t.crashed), [true, false, false, false]);
+  assert.equal(metadata.backtrace_error, null);
+  const top = threads[0]!.frames[0]!;
+  assert.equal(top.function, "crash_level3");
+  assert.equal(top.trust, "context");
+  assert.match(top.pc, /^0x[0-9a-f]+$/);
+  assert.equal(top.module, fixture.program);
+  assert.match(top.build_id!, /^[0-9a-f]{40}$/);
+  assert.equal(BigInt(top.pc) - BigInt(top.offset!) > 0n, true);
+  for (const thread of threads.slice(1)) {
+    assert.ok(
+      thread.frames.some((f) => f.function === "park_level2"),
+      JSON.stringify(thread.frames.map((f) => f.function)),
+    );
+  }
+  const list = text((await runMain(["list", "-p", store])).stdout);
+  assert.match(list, /\sunwind\s+crash_level3\s/);
+  const info = text(
+    (await runMain(["info", "-p", store, name.replace(/\.json$/, ".gz")]))
+      .stdout,
+  );
+  assert.match(
+    info,
+    /Stack trace of thread \d+, which crashed:\n {2}#0 {2}0x[0-9a-f]{16} crash_level3\+0x[0-9a-f]+ \(unwind \+ 0x[0-9a-f]+\) \[context\]\n {2}#1 {2}0x[0-9a-f]{16} crash_level2\+/,
+  );
+});
+
+Deno.test("info: a qemu core with --exe is traced from the program; another architecture's core says so", async () => {
+  const fixture = (await unwindFixtures()).find((f) =>
+    f.name === "aarch64-O2-static-segv"
+  )!;
+  const result = await runMain([
+    "info",
+    fixture.core,
+    "--exe",
+    fixture.program,
+    "--json",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const metadata = JSON.parse(text(result.stdout));
+  const frames = (metadata.backtrace as SidecarThread[])[0]!.frames;
+  assert.deepEqual(
+    frames.slice(0, 4).map((f) => f.function),
+    ["crash_level3", "crash_level2", "crash_level1", "main"],
+  );
+  // Without --exe the notes name no file: frame 0 from the registers only.
+  const bare = JSON.parse(
+    text((await runMain(["info", fixture.core, "--json"])).stdout),
+  );
+  const first = (bare.backtrace as SidecarThread[])[0]!.frames[0]!;
+  assert.equal(first.pc, frames[0]!.pc);
+  assert.equal(first.function, null);
+});
+
+Deno.test("info: a mips core gets its PC as frame 0 and 'unsupported architecture'", async () => {
+  const mips = (await archFixtures()).find((f) => f.arch === "mips")!;
+  const result = await runMain(["info", mips.core, "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  const metadata = JSON.parse(text(result.stdout));
+  assert.equal(metadata.backtrace_error, "unsupported architecture");
+  const [thread] = metadata.backtrace as SidecarThread[];
+  assert.equal(thread!.frames.length, 1);
+  assert.equal(thread!.frames[0]!.trust, "context");
+  // gdb-multiarch reads the same PC from the same core.
+  const gdb = await check("gdb-multiarch", [
+    "-batch",
+    "-nx",
+    "-ex",
+    "p/x $pc",
+    mips.program,
+    mips.core,
+  ]);
+  assert.match(gdb, new RegExp(`= ${thread!.frames[0]!.pc}\\b`));
+});
+
+Deno.test("debug: refuses a program whose build-id is not the core's, and --force runs the debugger with a warning", async () => {
+  await using dir = await tempDir();
+  const program = `${dir.path}/prog`;
+  await check("gcc", ["-g", "-O0", "-o", program, `${TESTDATA}/crash.c`]);
+  const core = await kernelCore(program, ["tiny"], dir.path);
+  const store = `${dir.path}/store`;
+  await Deno.mkdir(store, { mode: 0o700 });
+  const stored = await runMain([
+    "-c",
+    "-p",
+    store,
+    "-E",
+    program.replaceAll("/", "!"),
+    "-a",
+    "prog",
+  ], { stdin: { path: core } });
+  assert.equal(stored.code, 0, stored.stderr);
+  // The same program works.
+  const same = await runMain([
+    "debug",
+    "-p",
+    store,
+    "prog",
+    "--debugger",
+    "true",
+  ]);
+  assert.equal(same.code, 0, same.stderr);
+  // Rebuilt from other source: another build-id.
+  await Deno.writeTextFile(`${dir.path}/extra.c`, "int rebuilt_marker = 1;\n");
+  await check("gcc", [
+    "-g",
+    "-O0",
+    "-o",
+    program,
+    `${TESTDATA}/crash.c`,
+    `${dir.path}/extra.c`,
+  ]);
+  const refused = await runMain([
+    "debug",
+    "-p",
+    store,
+    "prog",
+    "--debugger",
+    "true",
+  ]);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /Cannot debug Core_\S+\.gz: the program '.*\/prog' has build-id [0-9a-f]+, the core recorded [0-9a-f]+: it is not the program that crashed; expected the same build \(--force runs the debugger anyway\)/,
+  );
+  assert.equal(refused.stderr.trim().split("\n").length, 1);
+  const forced = await runMain([
+    "debug",
+    "-p",
+    store,
+    "prog",
+    "--debugger",
+    "true",
+    "--force",
+  ]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(
+    forced.stderr,
+    /^warning: the program .* is not the program that crashed/m,
+  );
+});
