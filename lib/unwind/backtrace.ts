@@ -110,6 +110,8 @@ export interface BacktraceOptions {
 
 /** Modules loaded at most. */
 const MAX_MODULES = 128;
+/** Bytes of module sections (CFI, symbols) read at most for one trace. */
+const SECTION_BUDGET = 8 << 20;
 
 /**
  * Traces every thread of a core.
@@ -180,6 +182,7 @@ class AddressSpace {
   readonly #memory: MemoryRegion[];
   readonly #images = new Map<CoreModule, Promise<ModuleImage | undefined>>();
   readonly #modules: CoreModule[];
+  readonly #budget = { bytes: SECTION_BUDGET };
 
   constructor(report: CoreReport, options: BacktraceOptions) {
     this.#report = report;
@@ -330,7 +333,11 @@ class AddressSpace {
   }
 
   async #load(module: CoreModule): Promise<ModuleImage | undefined> {
-    const options = { path: module.path, start: module.start };
+    const options = {
+      path: module.path,
+      start: module.start,
+      budget: this.#budget,
+    };
     if (module.path === "[vdso]") {
       const region = this.#memory.find((r) =>
         r.kind === "vdso" && r.address === module.start
@@ -375,7 +382,8 @@ class AddressSpace {
       }
     }
     return {
-      ...options,
+      path: module.path,
+      start: module.start,
       bias: 0n,
       error: failures.join("; ") || "no file to read",
     };

@@ -31,7 +31,7 @@ const SHF_COMPRESSED = 0x800n;
 /** `PT_GNU_EH_FRAME`: the segment of `.eh_frame_hdr`. */
 const PT_GNU_EH_FRAME = 0x6474e550;
 /** Largest section read. */
-const MAX_SECTION = 64 << 20;
+const MAX_SECTION = 16 << 20;
 
 /** A module, loaded for unwinding and naming. */
 export interface ModuleImage {
@@ -57,6 +57,14 @@ export interface LoadModuleOptions {
   path: string;
   /** Where its mapping of file offset 0 starts in the process. */
   start: bigint;
+  /**
+   * Bytes the loader may still read, shared by the modules of one trace:
+   * each section read takes from it, and a section it cannot pay for is
+   * left out (said in the image's `error`).
+   *
+   * @default {{ bytes: Infinity }}
+   */
+  budget?: { bytes: number };
 }
 
 /** Reads `length` bytes at `offset` of the module's file. */
@@ -90,7 +98,12 @@ export async function loadModuleFile(
   try {
     elf = await readElf(file);
   } catch (error) {
-    return { ...options, bias: 0n, error: errorText(error) };
+    return {
+      path: options.path,
+      start: options.start,
+      bias: 0n,
+      error: errorText(error),
+    };
   }
   const image = await load(
     elf,
@@ -122,7 +135,12 @@ export async function loadModuleBytes(
   try {
     elf = parseElf(bytes);
   } catch (error) {
-    return { ...options, bias: 0n, error: errorText(error) };
+    return {
+      path: options.path,
+      start: options.start,
+      bias: 0n,
+      error: errorText(error),
+    };
   }
   return await load(elf, (offset, length) => {
     if (offset < 0 || offset + length > bytes.length) {
@@ -151,7 +169,11 @@ async function load(
   const base = first === undefined
     ? 0n
     : (first.vaddr - BigInt(first.offset)) & ~0xfffn;
-  const image: ModuleImage = { ...options, bias: options.start - base };
+  const image: ModuleImage = {
+    path: options.path,
+    start: options.start,
+    bias: options.start - base,
+  };
   const problems: string[] = [];
   const section = async (
     found: ElfSection | undefined,
@@ -161,6 +183,13 @@ async function load(
     }
     if ((found.flags & SHF_COMPRESSED) !== 0n) {
       problems.push(`${found.name} is compressed`);
+      return undefined;
+    }
+    const budget = options.budget ?? { bytes: Infinity };
+    if (found.size > budget.bytes) {
+      problems.push(
+        `${found.name} has ${found.size} bytes, more than the ${budget.bytes} left of the trace's budget`,
+      );
       return undefined;
     }
     if (found.size > MAX_SECTION) {
@@ -190,9 +219,13 @@ async function load(
   if (text !== undefined) sections.text = text.addr;
   const got = findSection(elf, ".got");
   if (got !== undefined) sections.got = got.addr;
-  if (sections.ehFrame === undefined && sections.debugFrame === undefined) {
+  if (
+    findSection(elf, ".eh_frame") === undefined &&
+    findSection(elf, ".debug_frame") === undefined
+  ) {
     // No section headers (stripped to the segments): PT_GNU_EH_FRAME.
-    const fromSegments = await ehFrameFromSegments(elf, read).catch(
+    const budget = options.budget ?? { bytes: Infinity };
+    const fromSegments = await ehFrameFromSegments(elf, read, budget).catch(
       (error) => {
         problems.push(errorText(error));
         return undefined;
@@ -237,12 +270,23 @@ async function load(
 async function ehFrameFromSegments(
   elf: ElfFile,
   read: ReadAt,
+  budget: { bytes: number },
 ): Promise<CfiSections | undefined> {
   const segment = elf.programs.find((p) => p.type === PT_GNU_EH_FRAME);
   if (segment === undefined || segment.filesz === 0) return undefined;
   const { header } = elf;
+  const take = (length: number) => {
+    const allowed = Math.min(length, MAX_SECTION);
+    if (allowed > budget.bytes) {
+      throw new RangeError(
+        `the call frame information has ${allowed} bytes, more than the ${budget.bytes} left of the trace's budget`,
+      );
+    }
+    budget.bytes -= allowed;
+    return allowed;
+  };
   const hdr: CfiSection = {
-    bytes: await read(segment.offset, Math.min(segment.filesz, MAX_SECTION)),
+    bytes: await read(segment.offset, take(segment.filesz)),
     address: segment.vaddr,
   };
   const c = new Cursor(
@@ -265,7 +309,7 @@ async function ehFrameFromSegments(
   );
   if (load === undefined) return undefined;
   const offset = load.offset + Number(address - load.vaddr);
-  const length = Math.min(load.offset + load.filesz - offset, MAX_SECTION);
+  const length = take(load.offset + load.filesz - offset);
   return {
     ehFrameHdr: hdr,
     ehFrame: { bytes: await read(offset, length), address },

@@ -116,10 +116,13 @@ Deno.test({
     assert.equal(metadata.crash_thread, pid);
     const [thread] = metadata.backtrace as {
       tid: number;
+      name: string | null;
       crashed: boolean;
       frames: { pc: string; function: string | null; trust: string }[];
     }[];
     assert.equal(thread!.crashed, true);
+    // Its name, read while the process was still there.
+    assert.equal(thread!.name, "e2e_crasher");
     assert.equal(thread!.frames[0]!.function, "main");
     assert.equal(thread!.frames[0]!.trust, "context");
     const stack = await check("eu-stack", ["--core", restored, "-e", program]);
@@ -133,9 +136,10 @@ Deno.test({
     assert.equal(metadata.expected_size, metadata.core_size);
     assert.equal(metadata.threads, 1);
 
-    // The helper logs after it has published the archive.
+    // The helper logs after it has published the archive, and names the
+    // frame it crashed in.
     const logged = new RegExp(
-      `gzcoredump\\[\\d+\\]: saved core of pid ${pid} \\(\\d+ bytes\\) to ${store}/${archive}`,
+      `gzcoredump\\[\\d+\\]: saved core of pid ${pid} \\(\\d+ bytes\\) to ${store}/${archive}; SIGSEGV in main \\(e2e_crasher \\+ 0x[0-9a-f]+\\)`,
     );
     await waitFor(async () => {
       const dmesg = await runTool("dmesg", []);
@@ -172,6 +176,11 @@ Deno.test({
     // The kernel's own words for an executable that is gone.
     assert.equal(metadata.exe, `${program} (deleted)`);
     assert.equal(metadata.program_source, `/proc/${metadata.pid}/exe`);
+    // Its frames are named: the deleted file was read through
+    // /proc/<pid>/map_files/ while the process was there.
+    const top = metadata.backtrace[0].frames[0];
+    assert.equal(top.function, "main");
+    assert.equal(top.module, `${program} (deleted)`);
     const txt = json.replace(/\.json$/, ".txt");
     assert.equal(
       await Deno.readTextFile(`${store}/${txt}`),

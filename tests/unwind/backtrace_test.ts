@@ -19,7 +19,7 @@ import {
   type UnwindFixture,
   unwindFixtures,
 } from "../_unwind_fixtures.ts";
-import { runTool } from "../_helpers.ts";
+import { check, kernelCore, runTool, tempDir, TESTDATA } from "../_helpers.ts";
 
 /** Reads a core as capture does: streamed through the inspector. */
 async function traceOf(
@@ -208,4 +208,38 @@ Deno.test("backtrace: a dynamic aarch64 program's qemu core is traced through th
       fixture.name,
     );
   }
+});
+
+Deno.test("backtrace: a program with .debug_frame only (no unwind tables) gives gdb's frames", async () => {
+  await using dir = await tempDir();
+  const program = `${dir.path}/debug_frame`;
+  const flags = [
+    "-g",
+    "-O2",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-unwind-tables",
+    "-pthread",
+  ];
+  await check("gcc", [...flags, "-o", program, `${TESTDATA}/unwind/unwind.c`]);
+  const core = await kernelCore(program, ["segv"], dir.path);
+  const fixture: UnwindFixture = {
+    name: "x86_64-O2-debug-frame-segv",
+    arch: "x86_64",
+    program,
+    core,
+    coreBy: "kernel",
+    mode: "segv",
+    flags,
+  };
+  const trace = await traceOf(fixture);
+  await checkAgainstGdb(fixture, trace);
+  assert.deepEqual(
+    trace.threads[0]!.frames.slice(0, 4).map((f) => [f.function, f.trust]),
+    [
+      ["crash_level3", "context"],
+      ["crash_level2", "cfi"],
+      ["crash_level1", "cfi"],
+      ["main", "cfi"],
+    ],
+  );
 });

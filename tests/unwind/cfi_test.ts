@@ -54,8 +54,11 @@ interface ReadelfRow {
   columns: Map<string, string>;
 }
 
-/** Parses `readelf -wF` (`--debug-dump=frames-interp`) of `.eh_frame`. */
-async function readelfRows(path: string): Promise<ReadelfRow[]> {
+/** Parses `readelf -wF` (`--debug-dump=frames-interp`) of one section. */
+async function readelfRows(
+  path: string,
+  section = ".eh_frame",
+): Promise<ReadelfRow[]> {
   // readelf exits 1 on libc with nothing on stderr; its table is whole.
   const result = await runTool("readelf", ["-wF", path]);
   assert.ok(result.code <= 1 && result.stderr === "", result.stderr);
@@ -63,7 +66,15 @@ async function readelfRows(path: string): Promise<ReadelfRow[]> {
   const rows: ReadelfRow[] = [];
   let header: string[] | undefined;
   let inFde = false;
+  let inSection = false;
   for (const line of text.split("\n")) {
+    const contents = /^Contents of the (\S+) section/.exec(line);
+    if (contents !== null) {
+      inSection = contents[1] === section;
+      header = undefined;
+      continue;
+    }
+    if (!inSection) continue;
     if (/^[0-9a-f]{8}\s/.test(line)) {
       // An entry's first line: the rows that follow are an FDE's, or a CIE's.
       inFde = / FDE /.test(line);
@@ -123,11 +134,14 @@ function ruleText(row: CfaRow, name: string): string {
   }
 }
 
-async function compareWithReadelf(path: string): Promise<number> {
+async function compareWithReadelf(
+  path: string,
+  section = ".eh_frame",
+): Promise<number> {
   using file = await Deno.open(path);
   const image = await loadModuleFile(file, { path, start: 0n });
   assert.ok(image.cfi, `${path}: ${image.error}`);
-  const rows = await readelfRows(path);
+  const rows = await readelfRows(path, section);
   assert.ok(rows.length > 20, `${path}: readelf gave ${rows.length} rows`);
   let compared = 0;
   for (const expected of rows) {
@@ -176,6 +190,23 @@ Deno.test("CallFrameInfo gives readelf's rows for every FDE of libc and of gcc p
     const compared = await compareWithReadelf(path);
     assert.ok(compared > 20, `${path}: ${compared} rows`);
   }
+});
+
+Deno.test("CallFrameInfo reads .debug_frame (gcc without unwind tables) as readelf does", async () => {
+  await using dir = await tempDir();
+  const out = `${dir.path}/debug_frame`;
+  await check("gcc", [
+    "-g",
+    "-O2",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-unwind-tables",
+    "-pthread",
+    "-o",
+    out,
+    `${TESTDATA}/unwind/unwind.c`,
+  ]);
+  const compared = await compareWithReadelf(out, ".debug_frame");
+  assert.ok(compared > 20, `${compared} rows`);
 });
 
 Deno.test("CallFrameInfo finds the same entry through .eh_frame_hdr and by scanning", async () => {
@@ -340,4 +371,73 @@ Deno.test("a CFA that does not advance, an expression that loops and a deep stat
   // 65 nested DW_CFA_remember_state.
   const deep = await walk(table(new Array(65).fill(0x0a)));
   assert.match(deep.error!, /at most 64 nested DW_CFA_remember_state/);
+  // An expression that pushes 65 values.
+  const tall = await walk(table([0x0f, 65, ...new Array(65).fill(0x30)]));
+  assert.match(tall.error!, /at most 64 values on the stack/);
+  // An FDE whose length runs past the section.
+  const long = table([]);
+  const bytes = new Uint8Array([...cie, 0xf0, 0xff, 0xff, 0x7f, 0x1c, 0, 0, 0]);
+  const huge = new CallFrameInfo({ ehFrame: { bytes, address: 0n } }, {
+    is64: true,
+    littleEndian: true,
+    where: "test",
+  });
+  assert.throws(() => huge.row(0x1000n), /past the section's end/);
+  assert.ok(long.row(0x1000n));
+});
+
+Deno.test("loadModuleFile() reads no section past the trace's budget, and says so", async () => {
+  const path = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+  using file = await Deno.open(path);
+  const budget = { bytes: 4096 };
+  const image = await loadModuleFile(file, { path, start: 0n, budget });
+  assert.equal(image.cfi, undefined);
+  assert.match(
+    image.error!,
+    /\.eh_frame has \d+ bytes, more than the 4096 left of the trace's budget/,
+  );
+  assert.ok(budget.bytes >= 0 && budget.bytes <= 4096);
+  using again = await Deno.open(path);
+  const whole = await loadModuleFile(again, { path, start: 0n });
+  assert.ok(whole.cfi !== undefined && whole.symbols !== undefined);
+});
+
+Deno.test("a module without section headers is unwound from PT_GNU_EH_FRAME, as readelf reads the original", async () => {
+  await using dir = await tempDir();
+  const original = `${dir.path}/full`;
+  await check("gcc", [
+    "-O2",
+    "-o",
+    original,
+    `${TESTDATA}/unwind/unwind.c`,
+    "-pthread",
+  ]);
+  // What sstrip does: no section header table (e_shoff, e_shnum and
+  // e_shstrndx zeroed); the segments are untouched.
+  const bytes = await Deno.readFile(original);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0x28, 0n, true);
+  view.setUint16(0x3c, 0, true);
+  view.setUint16(0x3e, 0, true);
+  const headerless = `${dir.path}/headerless`;
+  await Deno.writeFile(headerless, bytes);
+  const sections = await runTool("readelf", ["-S", headerless]);
+  assert.match(
+    new TextDecoder().decode(sections.stdout),
+    /There are no sections/,
+  );
+  using file = await Deno.open(headerless);
+  const image = await loadModuleFile(file, { path: headerless, start: 0n });
+  const cfi = image.cfi;
+  assert.ok(cfi, image.error);
+  const rows = await readelfRows(original);
+  assert.ok(rows.length > 10);
+  for (const expected of rows) {
+    const row: CfaRow = cfi.row(expected.location)!;
+    assert.equal(
+      cfaText(row),
+      expected.cfa,
+      `at 0x${expected.location.toString(16)}`,
+    );
+  }
 });
