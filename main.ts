@@ -20,7 +20,12 @@ import {
 import { findCore, readCatalog } from "./lib/store/mod.ts";
 import { debugCore } from "./lib/cli/mod.ts";
 import { extractCore } from "./lib/cli/mod.ts";
-import { formatRows, listRows } from "./lib/cli/mod.ts";
+import {
+  formatGroups,
+  formatRows,
+  groupRows,
+  listRows,
+} from "./lib/cli/mod.ts";
 import { readConfigArgs } from "./lib/cli/mod.ts";
 import { FileExistsError } from "./lib/fs/mod.ts";
 import { captureCore, CaptureFailedError } from "./lib/capture/mod.ts";
@@ -40,6 +45,7 @@ import {
   stdinPressure,
 } from "./lib/capture/mod.ts";
 import { compact, errorText } from "./lib/util/mod.ts";
+import { debuginfodFromEnv } from "./lib/debuginfo/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = usage(denoJson.version);
@@ -109,11 +115,16 @@ async function run(command: Command, args: string[]): Promise<number> {
       return 0;
     }
     case "list": {
-      const { kind: _, directory, json: _json, ...filter } = command;
+      const { kind: _, directory, json: _json, group, ...filter } = command;
       const rows = listRows(await readCatalog(directory, filter));
+      const groups = group ? groupRows(rows) : undefined;
       // deno-lint-ignore no-console
       console.log(
-        command.json ? JSON.stringify(rows, null, 2) : formatRows(rows),
+        command.json
+          ? JSON.stringify(groups ?? rows, null, 2)
+          : groups
+          ? formatGroups(groups)
+          : formatRows(rows),
       );
       return 0;
     }
@@ -133,7 +144,17 @@ async function run(command: Command, args: string[]): Promise<number> {
     case "info": {
       const description = await describeFile(
         await resolveInfoTarget(command.file, command.directory),
-        compact({ exe: command.exe }),
+        {
+          ...compact({ exe: command.exe }),
+          ...(command.symbolize || command.debugDirs.length > 0
+            ? {
+              symbolize: {
+                debugDirs: command.debugDirs,
+                debuginfod: debuginfodFromEnv(Deno.env.toObject()),
+              },
+            }
+            : {}),
+        },
       );
       // deno-lint-ignore no-console
       console.log(

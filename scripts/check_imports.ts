@@ -2,7 +2,8 @@
  * The import rule of `lib/`, checked (`deno task check` runs it): each
  * concept is a folder, and imports point down the layers only:
  *
- *     cli → capture → store → unwind → elf, compress → fs, process → util
+ *     cli → capture → store → debuginfo → unwind → elf, compress → fs,
+ *     process → util
  *
  * A module may import modules of its own folder (and its subfolders), and
  * of a lower layer through that folder's `mod.ts` only. Nothing in `lib/`
@@ -19,6 +20,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["fs", "process"],
   ["elf", "compress"],
   ["unwind"],
+  ["debuginfo"],
   ["store"],
   ["capture"],
   ["cli"],

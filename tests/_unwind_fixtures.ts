@@ -24,7 +24,7 @@ export interface UnwindFixture {
   /** Unique, e.g. `x86_64-O2-static-handler`: variant, then mode. */
   name: string;
   /** The architecture the program was built for. */
-  arch: "x86_64" | "aarch64";
+  arch: "x86_64" | "i386" | "aarch64";
   /** The program with its symbols and debug info: give this one to gdb. */
   program: string;
   /** A `strip -o` copy of `program`, which is what ran, where there is one. */
@@ -108,7 +108,7 @@ const GDB_TIMEOUT_MS = 60_000;
 /** How one program is built, and which of its modes crash. */
 interface Variant {
   name: string;
-  arch: "x86_64" | "aarch64";
+  arch: "x86_64" | "i386" | "aarch64";
   cc: string;
   flags: string[];
   modes: string[];
@@ -138,6 +138,13 @@ const VARIANTS: Variant[] = [
     arch: "x86_64",
     cc: "gcc",
     flags: [...X86_64_O2, "-static"],
+    modes: CRASH_MODES,
+  },
+  {
+    name: "i386-O2",
+    arch: "i386",
+    cc: "gcc",
+    flags: ["-m32", ...X86_64_O2],
     modes: CRASH_MODES,
   },
   {
@@ -410,7 +417,7 @@ export async function gdbFrames(
   fixture: UnwindFixture,
   options: GdbFramesOptions = {},
 ): Promise<GdbThread[]> {
-  const gdb = fixture.arch === "x86_64" ? "gdb" : "gdb-multiarch";
+  const gdb = fixture.arch === "aarch64" ? "gdb-multiarch" : "gdb";
   const args = ["-batch", "-nx", "-iex", "set debuginfod enabled off"];
   if (options.separateDebug !== true) {
     args.push("-iex", "set debug-file-directory /nonexistent");

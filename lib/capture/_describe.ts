@@ -8,7 +8,7 @@
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "../fs/mod.ts";
 import type { CoreReport } from "../elf/mod.ts";
-import type { Backtrace } from "../unwind/mod.ts";
+import type { Backtrace, CrashSignature } from "../unwind/mod.ts";
 import {
   buildMetadata,
   type CaptureRecord,
@@ -35,6 +35,7 @@ export function metadataOf(
     compressedSize?: number | null;
     identity?: Identity;
     backtrace?: Backtrace | undefined;
+    signature?: CrashSignature | undefined;
     uuidFile?: string;
     pressedBlocks?: number | undefined;
   },
@@ -58,7 +59,7 @@ export function metadataOf(
     ...hostnameSource(capture.facts),
     capture: parts.capture,
     warnings: capture.warnings,
-    ...compact({ backtrace: parts.backtrace }),
+    ...compact({ backtrace: parts.backtrace, signature: parts.signature }),
   };
   return buildMetadata(sources);
 }
@@ -84,6 +85,7 @@ export async function describe(
     report: CoreReport;
     identity: Identity;
     backtrace: Backtrace | undefined;
+    signature: CrashSignature | undefined;
   },
 ): Promise<Described> {
   const { directory, warnings, options } = capture;
@@ -129,6 +131,7 @@ export async function describe(
         truncated: report.truncated,
       },
       backtrace: withDetails ? outcome.backtrace : undefined,
+      signature: withDetails ? outcome.signature : undefined,
       compressedSize: archiveName === null ? null : outcome.compressedSize,
       identity: withDetails ? identity : {},
       ...compact({ uuidFile }),

@@ -10,6 +10,8 @@ import type { CoreReport } from "../elf/mod.ts";
 import {
   type Backtrace,
   backtraceCore,
+  type CrashSignature,
+  crashSignature,
   openProcessFiles,
   type ProcessFiles,
   type TraceFrame,
@@ -44,7 +46,12 @@ export async function traceCapture(
 ): Promise<Backtrace | undefined> {
   if (report.notes === undefined) return undefined;
   try {
-    const options = { deadline: performance.now() + TRACE_BUDGET_MS };
+    // No file on FUSE or a network file system is opened while the crash
+    // is handled: the crashed process may be the FUSE server.
+    const options = {
+      deadline: performance.now() + TRACE_BUDGET_MS,
+      paths: "local" as const,
+    };
     return await backtraceCore(
       report,
       process === undefined ? options : { ...options, process },
@@ -77,4 +84,14 @@ export function crashedIn(
   if (top === undefined) return undefined;
   const name = signal === undefined ? "" : `${signalName(signal)} `;
   return `${name}in ${frameText(top)}`;
+}
+
+/** The crash's signature, from the crashing thread; undefined without one. */
+export function signatureOf(
+  backtrace: Backtrace | undefined,
+  skip: readonly string[] | undefined,
+): CrashSignature | undefined {
+  const thread = backtrace?.threads.find((t) => t.crashed);
+  if (thread === undefined) return undefined;
+  return crashSignature(thread, skip === undefined ? {} : { skip });
 }

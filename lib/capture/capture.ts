@@ -39,7 +39,12 @@ import { readForNotes, streamArchive } from "./_stream.ts";
 import { describe } from "./_describe.ts";
 import { afterHook } from "./_after_hook.ts";
 import { identifyProgram, Identity } from "./_identify.ts";
-import { crashedIn, takeProcessFiles, traceCapture } from "./_trace.ts";
+import {
+  crashedIn,
+  signatureOf,
+  takeProcessFiles,
+  traceCapture,
+} from "./_trace.ts";
 import type { ProcessFiles } from "../unwind/mod.ts";
 
 /** Options for {@linkcode captureCore}. */
@@ -235,6 +240,7 @@ export async function captureCore(
       report: inspector.report,
       identity,
       backtrace,
+      signature: signatureOf(backtrace, capture.store.signatureSkip),
     });
     const top = crashedIn(
       backtrace,

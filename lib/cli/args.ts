@@ -114,6 +114,10 @@ export interface InfoCommand {
   directory: string;
   /** `--exe PROG`: the program, for a core whose notes do not name it. */
   exe?: string;
+  /** `--symbolize`: name the trace's frames on this host. */
+  symbolize: boolean;
+  /** `--debug-dir DIR`, in order: where debug files are looked for first. */
+  debugDirs: string[];
 }
 
 /** `list [PROGRAM]`: the stored cores, oldest first, filtered. */
@@ -124,6 +128,8 @@ export interface ListCommand extends CatalogFilter {
   directory: string;
   /** `--json`: the rows as JSON. */
   json: boolean;
+  /** `--group`: one line per crash signature. */
+  group: boolean;
 }
 
 /** `extract ID -o FILE`: the raw core, sparse. */
@@ -244,12 +250,15 @@ export function parseCommand(args: string[]): Command {
   let values: Values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
+    const parsed = parseArgs({
       args,
       options: OPTIONS,
       strict: true,
       allowPositionals: true,
-    }));
+    });
+    // No main flag is given more than once: every value is one string.
+    values = parsed.values as Values;
+    positionals = parsed.positionals;
   } catch (error) {
     throw new UsageError(
       `Cannot parse the command line: ${errorText(error)}`,
@@ -514,6 +523,14 @@ function parseStoreOptions(
   set("mode", read("mode", mode));
   set("before", read("before", argv));
   set("after", read("after", argv));
+  set(
+    "signatureSkip",
+    read("signature-skip", (text: string) => {
+      const names = text.split(",").map((n) => n.trim()).filter((n) => n);
+      if (names.length === 0) throw new Error("expected function names");
+      return names;
+    }),
+  );
   if (values["ignore-rlimit"] !== undefined) store.ignoreRlimit = true;
   return store;
 }
@@ -568,6 +585,10 @@ function parseSubcommand(
         file: file!,
         json: values.json === true,
         directory,
+        symbolize: values.symbolize === true,
+        debugDirs: Array.isArray(values["debug-dir"])
+          ? values["debug-dir"] as string[]
+          : [],
         ...compact({ exe: text("exe") }),
       };
     case "stamp":
@@ -584,6 +605,14 @@ function parseSubcommand(
           `Cannot use '--pid ${printable(pid)}': expected a whole number`,
         );
       }
+      const signature = text("signature");
+      if (signature !== undefined && !/^[0-9a-f]{1,16}$/.test(signature)) {
+        throw new UsageError(
+          `Cannot use '--signature ${
+            printable(signature)
+          }': expected a signature id, up to 16 hex digits`,
+        );
+      }
       const since = text("since");
       let sinceTime: Date | undefined;
       if (since !== undefined) {
@@ -593,10 +622,12 @@ function parseSubcommand(
         kind: "list",
         directory,
         json: values.json === true,
+        group: values.group === true,
         ...compact({
           program: file,
           pid: pid === undefined ? undefined : Number(pid),
           since: sinceTime,
+          signature,
         }),
       };
     }

@@ -39,6 +39,8 @@ export interface Flag {
   readonly helpOnly?: boolean;
   /** Required where it is used (subcommands: `extract -o FILE`). */
   readonly required?: boolean;
+  /** May be given more than once (subcommands: `info --debug-dir DIR`). */
+  readonly multiple?: boolean;
 }
 
 /** A subcommand: its operand, its flags and its line of help. */
@@ -271,6 +273,16 @@ export const FLAGS: readonly Flag[] = [
     rowWith: "before",
   },
   {
+    name: "signature-skip",
+    value: "LIST",
+    group: "store",
+    help:
+      "more functions a crash signature skips (comma-separated, * wildcards)",
+    doc:
+      "more functions a crash signature skips, comma-separated, `*` matching any run of characters; the defaults are `raise`, `gsignal`, `abort`, `__pthread_kill*`, `pthread_kill*`, `__GI_*`, `__assert_fail*`, `__assert_perror_fail`, `__libc_message*`, `__fortify_fail*`, `__chk_fail`, `__stack_chk_fail*`, `malloc_printerr`, `__malloc_assert`, `std::terminate` and the C++ runtime's throw and terminate helpers",
+    default: "none",
+  },
+  {
     name: "config",
     value: "FILE",
     group: "store",
@@ -293,13 +305,21 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
       path("DIR"),
       { name: "pid", value: "PID" },
       { name: "since", value: "TIME" },
+      { name: "signature", value: "ID" },
+      { name: "group" },
       json,
     ],
   },
   {
     name: "info",
     operand: "FILE|ID",
-    flags: [path("DIR"), { name: "exe", value: "PROG" }, json],
+    flags: [
+      path("DIR"),
+      { name: "exe", value: "PROG" },
+      { name: "symbolize" },
+      { name: "debug-dir", value: "DIR", multiple: true },
+      json,
+    ],
     summary: "describe a program, a core or a stored core",
   },
   {
@@ -366,16 +386,21 @@ export function flagNames(group: FlagGroup): string[] {
  */
 export function parseArgsOptions(
   flags: readonly Flag[],
-): Record<string, { type: "string" | "boolean"; short?: string }> {
+): Record<
+  string,
+  { type: "string" | "boolean"; short?: string; multiple?: boolean }
+> {
   const options: Record<
     string,
-    { type: "string" | "boolean"; short?: string }
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
   > = {};
   for (const flag of flags) {
     if (flag.helpOnly) continue;
-    options[flag.name] = flag.short === undefined
-      ? { type: isBoolean(flag) ? "boolean" : "string" }
-      : { type: isBoolean(flag) ? "boolean" : "string", short: flag.short };
+    options[flag.name] = {
+      type: isBoolean(flag) ? "boolean" : "string",
+      ...(flag.short === undefined ? {} : { short: flag.short }),
+      ...(flag.multiple ? { multiple: true } : {}),
+    };
   }
   return options;
 }

@@ -282,7 +282,10 @@ export function decodeCoreNotes(
       baseOffset: note.offset,
     });
     if (note.name === "LINUX" && note.type === NT_ARM_PAC_MASK) {
-      result.pacMask = r.u64(8, "NT_ARM_PAC_MASK insn_mask");
+      // A short one is no reason to lose the other notes.
+      if (r.length >= 16) {
+        result.pacMask = r.u64(8, "NT_ARM_PAC_MASK insn_mask");
+      }
       continue;
     }
     if (note.name !== "CORE") continue;

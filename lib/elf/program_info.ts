@@ -31,6 +31,9 @@ import {
 export const MAX_UUID_BYTES = 4096;
 /** Most bytes of one note area read. */
 const MAX_NOTE_AREA = 64 << 10;
+/** Most note areas read, and most bytes of them all. */
+const MAX_NOTE_AREAS = 32;
+const MAX_NOTES_TOTAL = 256 << 10;
 
 /** The identity of a program. */
 export interface ProgramInfo {
@@ -78,7 +81,7 @@ export async function readBuildId(
   file: Deno.FsFile,
   elf: ElfFile,
 ): Promise<string | undefined> {
-  return buildIdOf(await readNotes(file, elf));
+  return buildIdOf(await readNotes(file, elf, { untilBuildId: true }));
 }
 
 /**
@@ -139,7 +142,11 @@ export async function readProgramInfo(
  * The notes of a program: its `PT_NOTE` segments (present even when the
  * section headers were stripped), else its `SHT_NOTE` sections.
  */
-async function readNotes(file: Deno.FsFile, elf: ElfFile): Promise<ElfNote[]> {
+async function readNotes(
+  file: Deno.FsFile,
+  elf: ElfFile,
+  options: { untilBuildId?: boolean } = {},
+): Promise<ElfNote[]> {
   const areas = elf.programs.filter((p) => p.type === PT_NOTE).map((p) => ({
     offset: p.offset,
     size: p.filesz,
@@ -159,9 +166,13 @@ async function readNotes(file: Deno.FsFile, elf: ElfFile): Promise<ElfNote[]> {
       align: section.addralign === 8n ? 8 : 4,
     });
   }
+  // A hostile file may hold thousands of note sections: a few are read.
   const notes: ElfNote[] = [];
-  for (const area of areas) {
+  let total = 0;
+  for (const area of areas.slice(0, MAX_NOTE_AREAS)) {
     if (area.size === 0 || area.size > MAX_NOTE_AREA) continue;
+    total += area.size;
+    if (total > MAX_NOTES_TOTAL) break;
     try {
       const bytes = await readElfAt(file, area.offset, area.size);
       notes.push(...parseNotes(bytes, {
@@ -172,6 +183,7 @@ async function readNotes(file: Deno.FsFile, elf: ElfFile): Promise<ElfNote[]> {
     } catch {
       // One malformed note area does not hide the others.
     }
+    if (options.untilBuildId && buildIdOf(notes) !== undefined) break;
   }
   return notes;
 }

@@ -9,3 +9,4 @@ export * from "./identity.ts";
 export * from "./kernel_facts.ts";
 export * from "./proc_facts.ts";
 export * from "./signals.ts";
+export * from "./mounts.ts";

@@ -69,6 +69,8 @@ export interface CatalogFilter {
   pid?: number;
   /** Only cores at or after this time. */
   since?: Date;
+  /** Only crashes with this signature (its id, or the start of it). */
+  signature?: string;
 }
 
 /**
@@ -134,6 +136,10 @@ export async function readCatalog(
     if (metadata !== undefined) record.metadata = metadata;
     if (filter.since !== undefined && entry.time < filter.since) continue;
     if (filter.pid !== undefined && metadata?.pid !== filter.pid) continue;
+    if (
+      filter.signature !== undefined &&
+      !(metadata?.signature?.id ?? "").startsWith(filter.signature)
+    ) continue;
     if (filter.program !== undefined && !isProgram(record, filter.program)) {
       continue;
     }

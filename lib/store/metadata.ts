@@ -10,7 +10,8 @@
 import type { Format } from "../compress/mod.ts";
 import type { CoreReport } from "../elf/mod.ts";
 import type { ProgramInfo } from "../elf/mod.ts";
-import type { Backtrace } from "../unwind/mod.ts";
+import type { Backtrace, CrashSignature } from "../unwind/mod.ts";
+import type { NamedFrame } from "../debuginfo/mod.ts";
 import {
   exePath,
   type KernelFacts,
@@ -32,22 +33,13 @@ export interface ModuleEntry {
   end: string;
 }
 
-/** A frame of a stack trace in the sidecar; addresses are hex strings. */
-export interface FrameEntry {
+/**
+ * A frame of a stack trace in the sidecar; addresses are hex strings (its
+ * fields but `pc` as `info --symbolize` names them).
+ */
+export interface FrameEntry extends NamedFrame {
   /** The PC (a return address, but for frame 0 and a frame a signal stopped). */
   pc: string;
-  /** The module it is in; null when in none. */
-  module: string | null;
-  /** The module's GNU build-id. */
-  build_id: string | null;
-  /** The PC's offset from the module's start, hex. */
-  offset: string | null;
-  /** The function, from the module's symbol table. */
-  function: string | null;
-  /** The PC's offset into it, hex. */
-  function_offset: string | null;
-  /** How it was found: `context`, `cfi`, `fp` or `scan`. */
-  trust: string;
 }
 
 /** A thread's stack trace in the sidecar. */
@@ -154,6 +146,11 @@ export interface CoreMetadata {
   backtrace: ThreadEntry[] | null;
   /** Why there is no trace, or only frame 0 (`unsupported architecture`). */
   backtrace_error: string | null;
+  /**
+   * The crash's signature: an id shared by crashes of the same bug, and
+   * the frames it was made from; null without a trace.
+   */
+  signature: { id: string; frames: string[] } | null;
   /** Files mapped into the process, the executable first. */
   modules: ModuleEntry[];
   /** The core's `e_machine`: 62 for x86-64 ... */
@@ -233,6 +230,8 @@ export interface MetadataSources {
   hostname?: string;
   /** The threads' stack traces, when they were made. */
   backtrace?: Backtrace;
+  /** The crash's signature, when there is a trace. */
+  signature?: CrashSignature;
   /** The store's bookkeeping of the capture. */
   capture?: CaptureRecord;
   /**
@@ -322,6 +321,9 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
     crash_thread: notes?.threads[0]?.tid ?? null,
     backtrace: sources.backtrace ? traceEntries(sources.backtrace) : null,
     backtrace_error: sources.backtrace?.error ?? null,
+    signature: sources.signature === undefined
+      ? null
+      : { id: sources.signature.id, frames: sources.signature.frames },
     modules: report.modules.map((m) => ({
       path: m.path,
       build_id: m.buildId ?? null,

@@ -33,4 +33,6 @@ export interface StoreOptions {
   before?: string[];
   /** Program and arguments run after the capture, with the archive path. */
   after?: string[];
+  /** Functions a crash signature skips, besides the defaults. */
+  signatureSkip?: string[];
 }

@@ -19,6 +19,13 @@ import {
   threadRegisters,
 } from "../elf/mod.ts";
 import { openRegularFile } from "../fs/mod.ts";
+import {
+  mayWait,
+  type Mount,
+  mountOf,
+  parseMapsDevices,
+  parseMountInfo,
+} from "../process/mod.ts";
 import { errorText } from "../util/mod.ts";
 import {
   loadModuleBytes,
@@ -106,6 +113,15 @@ export interface BacktraceOptions {
    * @default {64}
    */
   maxFrames?: number;
+  /**
+   * Which paths the notes name a module is read from (when its build-id is
+   * the core's) where no open file of it was given: `all`; `local`, none on
+   * a FUSE or network file system (a capture: the crashed process may be
+   * the FUSE server, frozen); or `none`.
+   *
+   * @default {"all"}
+   */
+  paths?: "all" | "local" | "none";
 }
 
 /** Modules loaded at most. */
@@ -292,7 +308,9 @@ class AddressSpace {
     if (module === undefined) return Promise.resolve(undefined);
     let image = this.#images.get(module);
     if (image === undefined) {
-      image = this.#images.size >= MAX_MODULES
+      // Past the deadline no module is loaded any more.
+      const late = performance.now() > (this.#options.deadline ?? Infinity);
+      image = this.#images.size >= MAX_MODULES || late
         ? Promise.resolve(undefined)
         : this.#load(module);
       this.#images.set(module, image);
@@ -332,11 +350,28 @@ class AddressSpace {
     }
   }
 
+  #mounts: Promise<Mount[]> | undefined;
+
+  /** Whether the path a module's notes name may be opened. */
+  async #mayOpen(path: string): Promise<boolean> {
+    const paths = this.#options.paths ?? "all";
+    if (paths !== "local") return paths === "all";
+    this.#mounts ??= Deno.readTextFile("/proc/self/mountinfo").then(
+      parseMountInfo,
+      () => [],
+    );
+    const mount = mountOf(path, await this.#mounts);
+    return mount !== undefined && !mayWait(mount.fsType);
+  }
+
   async #load(module: CoreModule): Promise<ModuleImage | undefined> {
     const options = {
       path: module.path,
       start: module.start,
       budget: this.#budget,
+      ...(this.#options.deadline === undefined
+        ? {}
+        : { deadline: this.#options.deadline }),
     };
     if (module.path === "[vdso]") {
       const region = this.#memory.find((r) =>
@@ -357,7 +392,7 @@ class AddressSpace {
         }, the core's is ${module.buildId}`,
       );
     }
-    if (module.path.startsWith("/")) {
+    if (module.path.startsWith("/") && await this.#mayOpen(module.path)) {
       try {
         using file = await openRegularFile(module.path, {
           noFollow: module.path !== this.#options.exe,
@@ -403,7 +438,9 @@ export interface ProcessFiles extends Disposable {
  * `/proc/<pid>/map_files/`, which reaches the exact file even in another
  * mount namespace, or deleted) and reads its threads' names, so that the
  * process can be let go before the unwinding starts. Only regular files
- * are opened, without blocking; what cannot be opened is left out.
+ * are opened, without blocking, and none on a FUSE or network file system
+ * (`/proc/<pid>/maps` and `mountinfo` say which); what cannot be opened is
+ * left out.
  *
  * @example Usage
  * ```ts
@@ -424,9 +461,22 @@ export async function openProcessFiles(
 ): Promise<ProcessFiles> {
   const files = new Map<string, Deno.FsFile>();
   const names = new Map<number, string>();
+  // The device of each mapped file, and what is mounted there: a file on
+  // FUSE or a network file system is not opened (its server may be the
+  // frozen process itself).
+  const read = (name: string) =>
+    Deno.readTextFile(`/proc/${pid}/${name}`).catch(() => "");
+  const devices = parseMapsDevices(await read("maps"));
+  const mounts = parseMountInfo(await read("mountinfo"));
+  const waits = (path: string) => {
+    const device = devices.get(path);
+    const mount = mounts.find((m) => m.device === device);
+    return device === undefined || mount === undefined || mayWait(mount.fsType);
+  };
   for (const mapping of report.notes?.files ?? []) {
     if (mapping.fileOffset !== 0n || files.has(mapping.path)) continue;
     if (files.size >= MAX_MODULES) break;
+    if (waits(mapping.path)) continue;
     try {
       files.set(
         mapping.path,

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ByteReader } from "../elf/mod.ts";
+import { ByteReader, ElfFormatError } from "../elf/mod.ts";
 import { Cursor, DW_EH_PE_omit, type PointerBases } from "./_cursor.ts";
 import { CfiFormatError } from "./errors.ts";
 
@@ -46,6 +46,13 @@ export interface CallFrameInfoOptions {
   littleEndian: boolean;
   /** What the sections belong to, for messages: a module's path. */
   where: string;
+  /**
+   * Stop indexing a section without a sorted table when
+   * `performance.now()` passes this.
+   *
+   * @default {Infinity}
+   */
+  deadline?: number;
 }
 
 /** How to find the canonical frame address. */
@@ -153,6 +160,7 @@ export class CallFrameInfo {
   readonly #options: CallFrameInfoOptions;
   #indexes = new Map<"eh" | "debug", IndexEntry[]>();
   #cies = new Map<string, Cie>();
+  #badHeader = false;
 
   /** Reads nothing yet: entries are found and parsed on demand. */
   constructor(sections: CfiSections, options: CallFrameInfoOptions) {
@@ -177,11 +185,27 @@ export class CallFrameInfo {
   #find(pc: bigint): Fde | undefined {
     const { ehFrame, debugFrame } = this.#sections;
     if (ehFrame !== undefined) {
-      const fde = this.#fromHeader(pc) ?? this.#fromIndex(pc, "eh");
+      const fde = this.#headerFde(pc) ?? this.#fromIndex(pc, "eh");
       if (fde !== undefined) return fde;
     }
     if (debugFrame !== undefined) return this.#fromIndex(pc, "debug");
     return undefined;
+  }
+
+  /** The header's answer; a header that is not usable leaves it to a scan. */
+  #headerFde(pc: bigint): Fde | undefined {
+    if (this.#badHeader) return undefined;
+    try {
+      return this.#fromHeader(pc);
+    } catch (error) {
+      if (
+        !(error instanceof CfiFormatError || error instanceof ElfFormatError)
+      ) {
+        throw error;
+      }
+      this.#badHeader = true;
+      return undefined;
+    }
   }
 
   /** Binary search of `.eh_frame_hdr`'s table, when it has a usable one. */
@@ -269,6 +293,14 @@ export class CallFrameInfo {
     const entries: IndexEntry[] = [];
     let offset = 0;
     while (offset < section.bytes.length) {
+      if (
+        entries.length % 4096 === 4095 &&
+        performance.now() > (this.#options.deadline ?? Infinity)
+      ) {
+        throw new CfiFormatError(
+          `Cannot index the call frame information of ${this.#options.where}: stopped at the time limit after ${entries.length} entries`,
+        );
+      }
       if (entries.length >= MAX_ENTRIES) {
         throw new CfiFormatError(
           `Cannot index the call frame information of ${this.#options.where}: more than ${MAX_ENTRIES} entries`,
@@ -324,6 +356,8 @@ export class CallFrameInfo {
     c.at = offset;
     const { length, next, wide } = entryLength(c);
     if (length === 0) return undefined;
+    // With a 64-bit length the CIE pointer is read as 8 bytes, as gdb and
+    // readelf read it (the LSB says 4); no compiler emits such entries.
     const body = c.sub(next - c.at, "entry");
     const idAt = body.at;
     const id = wide ? body.u64("CIE id") : BigInt(body.u32("CIE id"));
@@ -569,7 +603,14 @@ function execute(fde: Fde, pc: bigint): CfaRow {
           break;
         case 0x01: { // DW_CFA_set_loc
           const target = c.pointer(cie.fdeEncoding, "DW_CFA_set_loc")!;
-          if (target < location) throw c.error("DW_CFA_set_loc backwards", at);
+          if (target < location) {
+            throw c.error(
+              `DW_CFA_set_loc: expected a location at or after 0x${
+                location.toString(16)
+              }, found 0x${target.toString(16)}`,
+              at,
+            );
+          }
           location = target;
           if (initial !== undefined && location > pc) return;
           break;

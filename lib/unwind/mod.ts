@@ -13,3 +13,4 @@ export * from "./expression.ts";
 export * from "./module_image.ts";
 export * from "./symbols.ts";
 export * from "./unwinder.ts";
+export * from "./signature.ts";

@@ -7,6 +7,7 @@
  */
 
 import {
+  ByteReader,
   type ElfFile,
   type ElfSection,
   findSection,
@@ -22,7 +23,6 @@ import { errorText } from "../util/mod.ts";
 import { CallFrameInfo, type CfiSection, type CfiSections } from "./cfi.ts";
 import { Cursor } from "./_cursor.ts";
 import { type SymbolSection, SymbolTable } from "./symbols.ts";
-import { ByteReader } from "../elf/mod.ts";
 
 /** `SHT_DYNSYM`. */
 const SHT_DYNSYM = 11;
@@ -65,6 +65,13 @@ export interface LoadModuleOptions {
    * @default {{ bytes: Infinity }}
    */
   budget?: { bytes: number };
+  /**
+   * When `performance.now()` passes this, indexing call frame information
+   * stops (the `deadline` of `CallFrameInfo`'s options).
+   *
+   * @default {Infinity}
+   */
+  deadline?: number;
 }
 
 /** Reads `length` bytes at `offset` of the module's file. */
@@ -72,7 +79,7 @@ type ReadAt = (offset: number, length: number) => Promise<Uint8Array>;
 
 /**
  * Loads a module from its file: headers, then only the sections the
- * unwinder needs, each at most 64 MiB.
+ * unwinder needs, each at most 16 MiB, within the trace's budget.
  *
  * @example Usage
  * ```ts
@@ -198,6 +205,7 @@ async function load(
       );
       return undefined;
     }
+    budget.bytes -= found.size;
     try {
       return {
         bytes: await read(found.offset, found.size),
@@ -238,6 +246,7 @@ async function load(
       is64,
       littleEndian: header.littleEndian,
       where: options.path,
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
     });
   }
   const symbolSections: SymbolSection[] = [];

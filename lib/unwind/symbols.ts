@@ -18,6 +18,8 @@ export interface FunctionSymbol {
   size: bigint;
   /** `STB_LOCAL` (0), `STB_GLOBAL` (1) or `STB_WEAK` (2). */
   binding: number;
+  /** True for `STT_GNU_IFUNC`: the address is the resolver's. */
+  ifunc?: boolean;
 }
 
 /** One symbol table and its string table, as loaded. */
@@ -84,13 +86,24 @@ export class SymbolTable {
     }
     // By address; among aliases of one address, the name a person would
     // call it first: fewest leading underscores, then global, weak, local.
+    // An IFUNC's resolver is named after the function it resolves.
     const rank = (f: FunctionSymbol) =>
-      (/^_*/.exec(f.name)![0].length) * 4 +
+      (/^_*/.exec(f.name)![0].length) * 8 + (f.ifunc ? 4 : 0) +
       (f.binding === 1 ? 0 : f.binding === 2 ? 1 : 2);
     functions.sort((a, b) =>
       a.address < b.address ? -1 : a.address > b.address ? 1 : rank(a) - rank(b)
     );
-    this.#functions = functions;
+    // One entry per address: the preferred alias, with the largest size.
+    const unique: FunctionSymbol[] = [];
+    for (const symbol of functions) {
+      const last = unique[unique.length - 1];
+      if (last !== undefined && last.address === symbol.address) {
+        if (symbol.size > last.size) {
+          unique[unique.length - 1] = { ...last, size: symbol.size };
+        }
+      } else unique.push(symbol);
+    }
+    this.#functions = unique;
   }
 
   /** How many functions the table holds. */
@@ -119,14 +132,10 @@ export class SymbolTable {
         high = middle - 1;
       }
     }
-    // Back to the first (preferred) alias of that address, then down to
-    // a sized symbol below that covers the address.
-    while (found > 0 && all[found - 1]!.address === all[found]!.address) {
-      found--;
-    }
+    // Down to a sized symbol below that covers the address.
     for (let i = found; i >= 0 && i > found - 8; i--) {
       const symbol = all[i]!;
-      let next = found + 1;
+      let next = i + 1;
       while (next < all.length && all[next]!.address <= symbol.address) next++;
       const covers = symbol.size > 0n
         ? address < symbol.address + symbol.size
@@ -176,7 +185,13 @@ function readFunctions(
       section.strings.subarray(nameAt, Math.min(end, nameAt + 1024)),
     );
     if (name !== "") {
-      functions.push({ name, address, size: length, binding: info >> 4 });
+      functions.push({
+        name,
+        address,
+        size: length,
+        binding: info >> 4,
+        ...(type === STT_GNU_IFUNC ? { ifunc: true } : {}),
+      });
     }
   }
   return functions;

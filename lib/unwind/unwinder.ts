@@ -16,7 +16,7 @@
  * @module
  */
 
-import { EM_AARCH64, EM_X86_64, type RegisterSet } from "../elf/mod.ts";
+import { EM_386, EM_AARCH64, EM_X86_64, type RegisterSet } from "../elf/mod.ts";
 import { errorText } from "../util/mod.ts";
 import type { CfaRow } from "./cfi.ts";
 import { evaluateExpression, type ExpressionContext } from "./expression.ts";
@@ -94,6 +94,8 @@ interface Arch {
   pc?: number;
   /** True when calls leave the return address in a register (`ra`). */
   linkRegister?: boolean;
+  /** Bytes of an address: 4 or 8. */
+  word: 4 | 8;
   /** Reads the registers a signal frame saved, when `pc` is a trampoline. */
   sigreturn?: (
     pc: bigint,
@@ -103,12 +105,14 @@ interface Arch {
 }
 
 const ARCHES: ReadonlyMap<number, Arch> = new Map<number, Arch>([
-  [EM_X86_64, { sp: 7, fp: 6, ra: 16, pc: 16 }],
+  [EM_X86_64, { sp: 7, fp: 6, ra: 16, pc: 16, word: 8 }],
+  [EM_386, { sp: 4, fp: 5, ra: 8, pc: 8, word: 4 }],
   [EM_AARCH64, {
     sp: 31,
     fp: 29,
     ra: 30,
     linkRegister: true,
+    word: 8,
     sigreturn: aarch64Sigreturn,
   }],
 ]);
@@ -292,6 +296,22 @@ async function next(
         : `no CFI in ${module.path}${module.error ? ` (${module.error})` : ""}`,
     );
   }
+  // A call through a bad pointer stops at a PC in no code: on a machine
+  // whose calls push the return address, the caller's is at the top of
+  // the stack.
+  if (exact && !arch.linkRegister && !target.isCode(pc)) {
+    const top = target.read(sp, arch.word);
+    if (top !== undefined && target.isCode(strip(top, target))) {
+      const found = frameFrom(
+        arch,
+        regs,
+        strip(top, target),
+        sp + BigInt(arch.word),
+        "scan",
+      );
+      if (progress(found, false)) return { frame: found };
+    }
+  }
   // aarch64: where no CFI covers frame 0 (or a frame a signal stopped), a
   // leaf's caller is in the link register.
   if (arch.linkRegister && exact) {
@@ -304,11 +324,18 @@ async function next(
     }
   }
   const fp = regs.get(arch.fp);
-  if (fp !== undefined && fp >= sp && fp % 8n === 0n) {
-    const savedFp = target.read(fp, 8);
-    const ra = target.read(fp + 8n, 8);
+  const word = BigInt(arch.word);
+  if (fp !== undefined && fp >= sp && fp % word === 0n) {
+    const savedFp = target.read(fp, arch.word);
+    const ra = target.read(fp + word, arch.word);
     if (savedFp !== undefined && ra !== undefined) {
-      const found = frameFrom(arch, regs, strip(ra, target), fp + 16n, "fp");
+      const found = frameFrom(
+        arch,
+        regs,
+        strip(ra, target),
+        fp + 2n * word,
+        "fp",
+      );
       found.registers.set(arch.fp, savedFp);
       if (
         found.pc !== 0n && target.isCode(found.pc) && progress(found, false)
@@ -318,13 +345,13 @@ async function next(
     }
   }
   for (let i = 0; i < SCAN_WORDS; i++) {
-    const slot = sp + BigInt(i * 8);
-    const word = target.read(slot, 8);
-    if (word === undefined) break;
-    const candidate = strip(word, target);
+    const slot = sp + BigInt(i) * word;
+    const value = target.read(slot, arch.word);
+    if (value === undefined) break;
+    const candidate = strip(value, target);
     if (candidate === pc && i === 0) continue;
     if (!target.isCode(candidate)) continue;
-    const found = frameFrom(arch, regs, candidate, slot + 8n, "scan");
+    const found = frameFrom(arch, regs, candidate, slot + word, "scan");
     if (progress(found, false)) return { frame: found };
   }
   reasons.push("no return address found by scanning");
@@ -353,7 +380,8 @@ function applyRow(
   regs: Map<number, bigint>,
   module: ModuleImage,
 ): Step {
-  const is64 = true;
+  const is64 = arch.word === 8;
+  const bits = arch.word * 8;
   const context: ExpressionContext = {
     register: (n) => regs.get(n),
     read: (address, size) => target.read(address, size),
@@ -373,7 +401,7 @@ function applyRow(
         error: `the CFA's register ${row.cfa.register} is not known ${where}`,
       };
     }
-    cfa = BigInt.asUintN(64, base + row.cfa.offset);
+    cfa = BigInt.asUintN(bits, base + row.cfa.offset);
   } else {
     cfa = evaluate(row.cfa.expression, []);
   }
@@ -389,16 +417,16 @@ function applyRow(
       case "same":
         continue;
       case "offset":
-        value = target.read(BigInt.asUintN(64, cfa + rule.offset), 8);
+        value = target.read(BigInt.asUintN(bits, cfa + rule.offset), arch.word);
         break;
       case "val_offset":
-        value = BigInt.asUintN(64, cfa + rule.offset);
+        value = BigInt.asUintN(bits, cfa + rule.offset);
         break;
       case "register":
         value = regs.get(rule.register);
         break;
       case "expression":
-        value = target.read(evaluate(rule.expression, [cfa]), 8);
+        value = target.read(evaluate(rule.expression, [cfa]), arch.word);
         break;
       case "val_expression":
         value = evaluate(rule.expression, [cfa]);

@@ -271,6 +271,7 @@ Deno.test("parseCommand() reads list, info, extract and debug", () => {
       kind: "list",
       directory: "/tmp/s",
       json: true,
+      group: false,
       program: "a.out",
       pid: 42,
     },

@@ -174,3 +174,106 @@ Deno.test("debug: refuses a program whose build-id is not the core's, and --forc
     /^warning: the program .* is not the program that crashed/m,
   );
 });
+
+Deno.test("signatures: the same bug under ASLR shares one, three bugs give three, list --group counts them", async () => {
+  await using dir = await tempDir();
+  const program = `${dir.path}/prog`;
+  await check("gcc", [
+    "-g",
+    "-O2",
+    "-pthread",
+    "-o",
+    program,
+    `${TESTDATA}/unwind/unwind.c`,
+  ]);
+  const store = `${dir.path}/store`;
+  await Deno.mkdir(store, { mode: 0o700 });
+  const crash = async (mode: string, run: number, extra: string[] = []) => {
+    const work = `${dir.path}/${mode}-${run}`;
+    await Deno.mkdir(work);
+    const core = await kernelCore(program, [mode], work);
+    const result = await runMain([
+      "-c",
+      "-p",
+      store,
+      "-t",
+      String(1_800_000_000 + run),
+      "-a",
+      `${mode}${run}`,
+      ...extra,
+    ], { stdin: { path: core } });
+    assert.equal(result.code, 0, result.stderr);
+    const name = (await Array.fromAsync(Deno.readDir(store)))
+      .map((e) => e.name)
+      .find((n) => n.endsWith(`_${mode}${run}.json`))!;
+    return JSON.parse(await Deno.readTextFile(`${store}/${name}`));
+  };
+  const first = await crash("segv", 1);
+  const second = await crash("segv", 2);
+  // Loaded elsewhere (ASLR), the same frames by module and function.
+  assert.notEqual(
+    first.backtrace[0].frames[0].pc,
+    second.backtrace[0].frames[0].pc,
+  );
+  assert.equal(first.signature.id, second.signature.id);
+  assert.deepEqual(first.signature.frames, [
+    "prog!crash_level3",
+    "prog!crash_level2",
+    "prog!crash_level1",
+  ]);
+  const abort = await crash("abort", 3);
+  // raise and abort only report the crash: the bug is in abort_level2.
+  assert.deepEqual(abort.signature.frames.slice(0, 2), [
+    "prog!abort_level2",
+    "prog!abort_level1",
+  ]);
+  const handler = await crash("handler", 4);
+  assert.equal(handler.signature.frames[0], "prog!handler_crash");
+  const ids = new Set([first, abort, handler].map((m) => m.signature.id));
+  assert.equal(ids.size, 3);
+  // More functions to skip: another signature for the same crash.
+  const skipped = await crash("segv", 5, ["--signature-skip", "crash_level3"]);
+  assert.equal(skipped.signature.frames[0], "prog!crash_level2");
+
+  const groups = JSON.parse(
+    text((await runMain(["list", "-p", store, "--group", "--json"])).stdout),
+  );
+  assert.deepEqual(
+    groups.map((g: { count: number; function: string }) => [
+      g.count,
+      g.function,
+    ]),
+    [
+      [2, "crash_level3"],
+      [1, "abort_level2"],
+      [1, "handler_crash"],
+      [1, "crash_level2"],
+    ],
+  );
+  const table = text((await runMain(["list", "-p", store, "--group"])).stdout);
+  assert.match(
+    table,
+    /^COUNT\s+FIRST\s+LAST\s+PROGRAM\s+FUNCTION\s+SIGNATURE\s+LAST FILE$/m,
+  );
+  assert.match(
+    table,
+    new RegExp(
+      `^2\\s+.*\\s${first.signature.id}\\s+Core_\\S+_segv2\\.gz$`,
+      "m",
+    ),
+  );
+  const only = text(
+    (await runMain([
+      "list",
+      "-p",
+      store,
+      "--signature",
+      first.signature.id.slice(0, 8),
+    ]))
+      .stdout,
+  );
+  assert.equal(only.trim().split("\n").length, 3, only);
+  const bad = await runMain(["list", "-p", store, "--signature", "xyz"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /expected a signature id, up to 16 hex digits/);
+});

@@ -18,8 +18,14 @@ import {
 } from "../../elf/mod.ts";
 import { buildMetadata, type CoreMetadata } from "../../store/mod.ts";
 import { type ProgramInfo, readProgramInfo } from "../../elf/mod.ts";
-import { backtraceCore } from "../../unwind/mod.ts";
+import {
+  type Backtrace,
+  backtraceCore,
+  type CrashSignature,
+  crashSignature,
+} from "../../unwind/mod.ts";
 import { compact } from "../../util/mod.ts";
+import { symbolizeFrames, type SymbolizeOptions } from "../../debuginfo/mod.ts";
 
 /** What {@linkcode describeFile} found. */
 export type FileDescription =
@@ -52,6 +58,14 @@ export interface DescribeOptions {
    * @default {undefined}
    */
   exe?: string;
+  /**
+   * Name the trace's frames on this host, from their build-ids and
+   * offsets: modules here and their debug files. A stored core whose
+   * sidecar has a trace is not unpacked.
+   *
+   * @default {undefined}
+   */
+  symbolize?: SymbolizeOptions;
 }
 
 /**
@@ -74,6 +88,27 @@ export async function describeFile(
   path: string,
   options: DescribeOptions = {},
 ): Promise<FileDescription> {
+  const description = await describeWhole(path, options);
+  const { symbolize } = options;
+  if (description.kind !== "core" || symbolize === undefined) {
+    return description;
+  }
+  const { metadata } = description;
+  const threads = [];
+  for (const thread of metadata.backtrace ?? []) {
+    threads.push({
+      ...thread,
+      frames: await symbolizeFrames(thread.frames, symbolize),
+    });
+  }
+  if (metadata.backtrace !== null) metadata.backtrace = threads;
+  return description;
+}
+
+async function describeWhole(
+  path: string,
+  options: DescribeOptions,
+): Promise<FileDescription> {
   let head: Uint8Array;
   let info: Deno.FileInfo;
   {
@@ -82,6 +117,18 @@ export async function describeFile(
     head = await readFileAt(file, 0, Math.min(info.size, 64));
   }
   const format = detectFormat(head);
+  if (format !== undefined && options.symbolize !== undefined) {
+    // The sidecar's trace is enough to name: the core stays packed.
+    const fields = await captureFields(path);
+    if (fields.tool === "gzcoredump" && fields.backtrace) {
+      return {
+        kind: "core",
+        path,
+        container: format,
+        metadata: fields as CoreMetadata,
+      };
+    }
+  }
   if (format === undefined && path.endsWith(".json") && head[0] === 0x7b) {
     // A crash whose core was not stored: its sidecar is all there is.
     const fields = await captureFields(path);
@@ -128,9 +175,8 @@ export async function describeFile(
   const computed = buildMetadata({
     time: info.mtime ?? new Date(0),
     report: inspector.report,
-    backtrace: await backtraceCore(
-      inspector.report,
-      compact({ exe: options.exe }),
+    ...traced(
+      await backtraceCore(inspector.report, compact({ exe: options.exe })),
     ),
     ...compact({
       stored: format === undefined ? undefined : {
@@ -153,6 +199,15 @@ export async function describeFile(
     container: format ?? "raw",
     metadata: computed,
   };
+}
+
+/** A trace and the signature of its crashing thread. */
+function traced(
+  backtrace: Backtrace,
+): { backtrace: Backtrace; signature?: CrashSignature } {
+  const thread = backtrace.threads.find((t) => t.crashed);
+  const signature = thread && crashSignature(thread);
+  return signature === undefined ? { backtrace } : { backtrace, signature };
 }
 
 /** The capture-only fields of a stored core's `.json`, when it is there. */
@@ -260,6 +315,12 @@ export function formatDescription(description: FileDescription): string {
   );
   row("UUID", m.uuid === null ? null : JSON.stringify(m.uuid));
   row("Build-id", m.build_id);
+  row(
+    "Signature",
+    m.signature
+      ? `${m.signature.id} (${m.signature.frames.join(" < ")})`
+      : null,
+  );
   row("Hostname", m.hostname);
   row("ELF problem", m.elf_error);
   row(
@@ -300,10 +361,15 @@ function formatTrace(m: CoreMetadata): string[] {
       const where = frame.module === null
         ? ""
         : ` (${basename(frame.module)} + ${frame.offset})`;
+      const source = frame.file === undefined
+        ? ""
+        : ` at ${frame.file}:${frame.line}`;
       lines.push(
         `  #${String(i).padEnd(2)} 0x${
           frame.pc.slice(2).padStart(16, "0")
-        } ${name}${where}${frame.trust === "cfi" ? "" : ` [${frame.trust}]`}`,
+        } ${name}${where}${source}${
+          frame.trust === "cfi" ? "" : ` [${frame.trust}]`
+        }`,
       );
     }
     if (thread.error !== undefined) lines.push(`  (${thread.error})`);

@@ -20,6 +20,10 @@ export interface ListRow {
   program: string | null;
   /** The crashing thread's top function (or module + offset), when traced. */
   function: string | null;
+  /** The crash's signature id, when traced. */
+  signature: string | null;
+  /** The frames the signature was made from: `prog!crash_level3` ... */
+  signature_frames: string[] | null;
   /** Core bytes (uncompressed). */
   size: number | null;
   /**
@@ -59,6 +63,8 @@ export function listRows(records: CoreRecord[]): ListRow[] {
       signal: m?.signal_name ?? null,
       program: m?.comm ?? m?.argument ?? null,
       function: topFunction(m),
+      signature: m?.signature?.id ?? null,
+      signature_frames: m?.signature?.frames ?? null,
       size,
       stored,
       // An empty core has no ratio, nor has one that was not stored.
@@ -135,6 +141,11 @@ export function formatRows(rows: ListRow[]): string {
       r.file,
     ]),
   ];
+  return alignTable(table);
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+function alignTable(table: string[][]): string {
   const widths = table[0]!.map((_, i) =>
     Math.max(...table.map((row) => row[i]!.length))
   );
@@ -142,4 +153,100 @@ export function formatRows(rows: ListRow[]): string {
     row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i]!))
       .join("  ")
   ).join("\n");
+}
+
+/** One crash signature in `list --group` (also the `--json` shape). */
+export interface GroupRow {
+  /** The signature's id. */
+  signature: string;
+  /** How many stored crashes have it. */
+  count: number;
+  /** The first crash's time, ISO 8601. */
+  first: string;
+  /** The last crash's time. */
+  last: string;
+  /** The program of the last crash. */
+  program: string | null;
+  /** The top function of the signature: where the bug is. */
+  function: string | null;
+  /** The frames the signature was made from. */
+  frames: string[];
+  /** The last crash's file: an ID for info/extract/debug. */
+  file: string;
+}
+
+/**
+ * Groups rows by crash signature, the most frequent first; rows without a
+ * signature are left out.
+ *
+ * @example Usage
+ * ```ts
+ * import { groupRows, type ListRow } from "./list_command.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const row = (time: string, signature: string | null): ListRow => ({
+ *   time, pid: 1, signal: "SIGSEGV", program: "prog", function: "f", signature,
+ *   signature_frames: signature === null ? null : ["prog!f"],
+ *   size: 1, stored: 1, ratio: 1, uuid: null, truncated: false, reason: null, file: time,
+ * });
+ * const groups = groupRows([row("t1", "aa"), row("t2", "bb"), row("t3", "aa"), row("t4", null)]);
+ * assert.deepEqual(groups.map((g) => [g.signature, g.count, g.first, g.last]), [
+ *   ["aa", 2, "t1", "t3"],
+ *   ["bb", 1, "t2", "t2"],
+ * ]);
+ * ```
+ *
+ * @param rows From {@linkcode listRows}, oldest first.
+ * @returns One row per signature.
+ */
+export function groupRows(rows: ListRow[]): GroupRow[] {
+  const groups = new Map<string, GroupRow>();
+  for (const row of rows) {
+    if (row.signature === null) continue;
+    const group = groups.get(row.signature);
+    const frames = row.signature_frames ?? [];
+    // `prog!crash_level3` names the function; `lib.so+0x1234` is all there is.
+    const top = frames[0]?.replace(/^[^!]*!/, "") ?? null;
+    if (group === undefined) {
+      groups.set(row.signature, {
+        signature: row.signature,
+        count: 1,
+        first: row.time,
+        last: row.time,
+        program: row.program,
+        function: top,
+        frames,
+        file: row.file,
+      });
+    } else {
+      group.count++;
+      group.last = row.time;
+      group.program = row.program;
+      group.file = row.file;
+    }
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count);
+}
+
+/**
+ * Formats groups as an aligned table for a person.
+ *
+ * @param groups From {@linkcode groupRows}.
+ * @returns The table, without a final newline; a sentence when empty.
+ */
+export function formatGroups(groups: GroupRow[]): string {
+  if (groups.length === 0) return "No crashes with a signature stored.";
+  const time = (t: string) => t.replace("T", " ").replace(/\.\d+Z$/, "Z");
+  return alignTable([
+    ["COUNT", "FIRST", "LAST", "PROGRAM", "FUNCTION", "SIGNATURE", "LAST FILE"],
+    ...groups.map((g) => [
+      String(g.count),
+      time(g.first),
+      time(g.last),
+      g.program ?? "-",
+      g.function ?? "-",
+      g.signature,
+      g.file,
+    ]),
+  ]);
 }

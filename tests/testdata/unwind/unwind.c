@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,7 +100,7 @@ NOINLINE void install_handler(void) {
 static atomic_long parked_tids[PARKED];
 
 NOINLINE void park_level2(int slot) {
-  atomic_store(&parked_tids[slot], (long)syscall(SYS_gettid));
+  atomic_store(&parked_tids[slot], (long)gettid());
   for (;;) pause();
 }
 

@@ -76,6 +76,10 @@ const STORE_CASES: Record<
     store: { before: ["/usr/bin/logger", "-t", "core"] },
   },
   after: { value: "/bin/echo done", store: { after: ["/bin/echo", "done"] } },
+  "signature-skip": {
+    value: "die, fatal_*",
+    store: { signatureSkip: ["die", "fatal_*"] },
+  },
   // Not a store limit: where more of them are read from.
   config: {
     value: "/etc/other.conf",
@@ -328,6 +332,10 @@ const SUBCOMMAND_VALUES: Record<string, { value?: string; key: string }> = {
   force: { key: "force" },
   debugger: { value: "/usr/bin/lldb", key: "debugger" },
   exe: { value: "/usr/bin/prog", key: "exe" },
+  signature: { value: "0123abcd", key: "signature" },
+  symbolize: { key: "symbolize" },
+  "debug-dir": { value: "/srv/debug", key: "debugDirs" },
+  group: { key: "group" },
   uuid: { value: "0123abcd", key: "uuid" },
 };
 
@@ -336,6 +344,8 @@ function expectedValue(name: string, value: string | undefined): unknown {
   if (value === undefined) return true;
   if (name === "pid") return Number(value);
   if (name === "since") return new Date(value);
+  // A flag that may be repeated gives every value, in order.
+  if (name === "debug-dir") return [value];
   return value;
 }
 
