@@ -24,7 +24,7 @@ export interface UnwindFixture {
   /** Unique, e.g. `x86_64-O2-static-handler`: variant, then mode. */
   name: string;
   /** The architecture the program was built for. */
-  arch: "x86_64" | "i386" | "aarch64";
+  arch: "x86_64" | "i386" | "aarch64" | "armhf" | "mips" | "powerpc";
   /** The program with its symbols and debug info: give this one to gdb. */
   program: string;
   /** A `strip -o` copy of `program`, which is what ran, where there is one. */
@@ -108,11 +108,13 @@ const GDB_TIMEOUT_MS = 60_000;
 /** How one program is built, and which of its modes crash. */
 interface Variant {
   name: string;
-  arch: "x86_64" | "i386" | "aarch64";
+  arch: "x86_64" | "i386" | "aarch64" | "armhf" | "mips" | "powerpc";
   cc: string;
   flags: string[];
   modes: string[];
   sysroot?: string;
+  /** The qemu-user that runs it, for a program of another architecture. */
+  qemu?: string;
 }
 
 const X86_64_O2 = ["-g", "-O2", "-fomit-frame-pointer", "-pthread"];
@@ -147,9 +149,37 @@ const VARIANTS: Variant[] = [
     flags: ["-m32", ...X86_64_O2],
     modes: CRASH_MODES,
   },
+  // CFI from .eh_frame (mips, powerpc) or, for armhf (whose gcc writes
+  // .ARM.exidx), from the .debug_frame that -g adds.
+  {
+    name: "armhf-O2-static",
+    arch: "armhf",
+    qemu: "qemu-arm",
+    cc: "arm-linux-gnueabihf-gcc",
+    flags: ["-g", "-O2", "-pthread", "-static"],
+    // libc's frames come from .ARM.exidx: it has no .debug_frame.
+    modes: ["segv", "abort"],
+  },
+  {
+    name: "mips-O2-static",
+    arch: "mips",
+    qemu: "qemu-mips",
+    cc: "mips-linux-gnu-gcc",
+    flags: ["-g", "-O2", "-pthread", "-static"],
+    modes: ["segv", "abort"],
+  },
+  {
+    name: "powerpc-O2-static",
+    arch: "powerpc",
+    qemu: "qemu-ppc",
+    cc: "powerpc-linux-gnu-gcc",
+    flags: ["-g", "-O2", "-pthread", "-static"],
+    modes: ["segv", "abort"],
+  },
   {
     name: "aarch64-O2-static",
     arch: "aarch64",
+    qemu: "qemu-aarch64",
     cc: "aarch64-linux-gnu-gcc",
     flags: [...AARCH64_O2, "-static"],
     modes: CRASH_MODES,
@@ -157,6 +187,7 @@ const VARIANTS: Variant[] = [
   {
     name: "aarch64-O2-static-pac",
     arch: "aarch64",
+    qemu: "qemu-aarch64",
     cc: "aarch64-linux-gnu-gcc",
     flags: [...AARCH64_O2, "-static", "-mbranch-protection=standard"],
     modes: ["segv", "handler"],
@@ -166,6 +197,7 @@ const VARIANTS: Variant[] = [
     // gdb finds no load address for a PIE, nor its shared libraries.
     name: "aarch64-O2-dynamic",
     arch: "aarch64",
+    qemu: "qemu-aarch64",
     cc: "aarch64-linux-gnu-gcc",
     flags: [...AARCH64_O2, "-no-pie"],
     modes: CRASH_MODES,
@@ -252,18 +284,19 @@ async function buildVariant(
       flags: variant.flags,
       ...(variant.sysroot === undefined ? {} : { sysroot: variant.sysroot }),
     };
-    if (variant.arch === "aarch64") {
+    if (variant.qemu !== undefined) {
       const signed = variant.flags.includes("-mbranch-protection=standard");
+      const cpu = variant.arch === "aarch64" ? QEMU_CPU : undefined;
       if (signed) {
-        const oracle = await qemuCore(program, mode, modeDir, {
+        const oracle = await qemuCore(variant.qemu, program, mode, modeDir, {
           cpu: `${QEMU_CPU},pauth=off`,
         });
         if (oracle === undefined) throw new Error(`${fixture.name}: no core`);
         fixture.oracleCore = `${modeDir}/pauth_off.core`;
         await Deno.rename(oracle, fixture.oracleCore);
       }
-      const core = await qemuCore(program, mode, modeDir, {
-        cpu: QEMU_CPU,
+      const core = await qemuCore(variant.qemu, program, mode, modeDir, {
+        ...(cpu === undefined ? {} : { cpu }),
         ...(variant.sysroot === undefined ? {} : { sysroot: variant.sysroot }),
       });
       // A dynamic program that qemu cannot run here: quietly no fixture.
@@ -323,34 +356,36 @@ async function buildThrow(dir: string): Promise<UnwindFixture[]> {
 }
 
 /**
- * Crashes an aarch64 program under qemu-user in `dir` and returns qemu's
- * core of it; `undefined` when a dynamic program (with `sysroot`) does not
- * run at all.
+ * Crashes a program of another architecture under qemu-user (`name`) in
+ * `dir` and returns qemu's core of it; `undefined` when a dynamic program
+ * (with `sysroot`) does not run at all.
  */
 async function qemuCore(
+  name: string,
   program: string,
   mode: string,
   dir: string,
-  options: { cpu: string; sysroot?: string },
+  options: { cpu?: string; sysroot?: string },
 ): Promise<string | undefined> {
-  const qemu = await quietQemu("qemu-aarch64");
+  const qemu = await quietQemu(name);
   const prefix = options.sysroot === undefined ? "" : `-L ${options.sysroot} `;
+  const cpu = options.cpu === undefined ? "" : `-cpu ${options.cpu} `;
   const result = await runTool("sh", [
     "-c",
-    `ulimit -c unlimited; exec ${qemu} -cpu ${options.cpu} ${prefix}${program} ${mode}`,
+    `ulimit -c unlimited; exec ${qemu} ${cpu}${prefix}${program} ${mode}`,
   ], { cwd: dir });
-  const name = (await listDir(dir)).find((n) =>
+  const core = (await listDir(dir)).find((n) =>
     n.startsWith("qemu_") && n.endsWith(".core")
   );
-  if (name === undefined) {
+  if (core === undefined) {
     if (options.sysroot !== undefined) return undefined;
     throw new Error(
-      `aarch64 ${mode}: qemu wrote no core in ${dir} (exit ${result.code}): ${result.stderr}`,
+      `${name} ${mode}: qemu wrote no core in ${dir} (exit ${result.code}): ${result.stderr}`,
     );
   }
   // qemu names the guest's core after its own pid.
-  await forgetHostCore(Number(/_(\d+)\.core$/.exec(name)?.[1]));
-  return `${dir}/${name}`;
+  await forgetHostCore(Number(/_(\d+)\.core$/.exec(core)?.[1]));
+  return `${dir}/${core}`;
 }
 
 /**
@@ -417,7 +452,9 @@ export async function gdbFrames(
   fixture: UnwindFixture,
   options: GdbFramesOptions = {},
 ): Promise<GdbThread[]> {
-  const gdb = fixture.arch === "aarch64" ? "gdb-multiarch" : "gdb";
+  const gdb = fixture.arch === "x86_64" || fixture.arch === "i386"
+    ? "gdb"
+    : "gdb-multiarch";
   const args = ["-batch", "-nx", "-iex", "set debuginfod enabled off"];
   if (options.separateDebug !== true) {
     args.push("-iex", "set debug-file-directory /nonexistent");

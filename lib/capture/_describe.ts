@@ -14,6 +14,7 @@ import {
   type CaptureRecord,
   type MetadataSources,
   readRateState,
+  type ThreadEntry,
   withStoreLock,
   writeRateState,
 } from "../store/mod.ts";
@@ -35,6 +36,7 @@ export function metadataOf(
     compressedSize?: number | null;
     identity?: Identity;
     backtrace?: Backtrace | undefined;
+    named?: ThreadEntry[] | undefined;
     signature?: CrashSignature | undefined;
     uuidFile?: string;
     pressedBlocks?: number | undefined;
@@ -59,7 +61,11 @@ export function metadataOf(
     ...hostnameSource(capture.facts),
     capture: parts.capture,
     warnings: capture.warnings,
-    ...compact({ backtrace: parts.backtrace, signature: parts.signature }),
+    ...compact({
+      backtrace: parts.backtrace,
+      named: parts.named,
+      signature: parts.signature,
+    }),
   };
   return buildMetadata(sources);
 }
@@ -85,6 +91,7 @@ export async function describe(
     report: CoreReport;
     identity: Identity;
     backtrace: Backtrace | undefined;
+    named: ThreadEntry[] | undefined;
     signature: CrashSignature | undefined;
   },
 ): Promise<Described> {
@@ -131,6 +138,7 @@ export async function describe(
         truncated: report.truncated,
       },
       backtrace: withDetails ? outcome.backtrace : undefined,
+      named: withDetails ? outcome.named : undefined,
       signature: withDetails ? outcome.signature : undefined,
       compressedSize: archiveName === null ? null : outcome.compressedSize,
       identity: withDetails ? identity : {},

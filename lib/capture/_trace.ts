@@ -17,6 +17,8 @@ import {
   type TraceFrame,
 } from "../unwind/mod.ts";
 import { signalName } from "../process/mod.ts";
+import { backtraceEntries, type ThreadEntry } from "../store/mod.ts";
+import { debuginfodFromEnv, symbolizeFrames } from "../debuginfo/mod.ts";
 import { errorText } from "../util/mod.ts";
 
 /** Milliseconds the unwinding may take, all threads together. */
@@ -94,4 +96,58 @@ export function signatureOf(
   const thread = backtrace?.threads.find((t) => t.crashed);
   if (thread === undefined) return undefined;
   return crashSignature(thread, skip === undefined ? {} : { skip });
+}
+
+/** All the naming online may take. */
+export const ONLINE_BUDGET_MS = 10_000;
+
+/**
+ * The trace named from debuginfod servers (`--symbolize-online`), after
+ * the crashed process was let go; undefined when not asked or no trace.
+ */
+export async function nameOnline(
+  backtrace: Backtrace | undefined,
+  urls: readonly string[] | undefined,
+  warnings: string[],
+): Promise<ThreadEntry[] | undefined> {
+  if (backtrace === undefined || urls === undefined || urls.length === 0) {
+    return undefined;
+  }
+  const problems: string[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ONLINE_BUDGET_MS);
+  });
+  const naming = (async () => {
+    const threads: ThreadEntry[] = [];
+    for (const thread of backtraceEntries(backtrace)) {
+      threads.push({
+        ...thread,
+        frames: await symbolizeFrames(thread.frames, {
+          debuginfod: {
+            // The kernel gives no environment: /var/cache, as root's.
+            ...debuginfodFromEnv({
+              ...Deno.env.toObject(),
+              DEBUGINFOD_URLS: urls.join(" "),
+            })!,
+            timeoutMs: ONLINE_BUDGET_MS,
+          },
+          problems,
+        }),
+      });
+    }
+    return threads;
+  })();
+  const named = await Promise.race([naming, late]).catch((error) => {
+    warnings.push(`Cannot name the trace online: ${errorText(error)}`);
+    return undefined;
+  }).finally(() => clearTimeout(timer));
+  if (named === undefined) {
+    warnings.push(
+      `Cannot name the trace online within ${ONLINE_BUDGET_MS / 1000} s${
+        problems.length ? `: ${problems[0]}` : ""
+      }`,
+    );
+  }
+  return named;
 }

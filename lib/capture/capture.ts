@@ -41,6 +41,7 @@ import { afterHook } from "./_after_hook.ts";
 import { identifyProgram, Identity } from "./_identify.ts";
 import {
   crashedIn,
+  nameOnline,
   signatureOf,
   takeProcessFiles,
   traceCapture,
@@ -240,6 +241,11 @@ export async function captureCore(
       report: inspector.report,
       identity,
       backtrace,
+      named: await nameOnline(
+        backtrace,
+        capture.store.symbolizeOnline,
+        capture.warnings,
+      ),
       signature: signatureOf(backtrace, capture.store.signatureSkip),
     });
     const top = crashedIn(

@@ -531,6 +531,16 @@ function parseStoreOptions(
       return names;
     }),
   );
+  set(
+    "symbolizeOnline",
+    read("symbolize-online", (text: string) => {
+      const urls = text.trim().split(/\s+/).filter((u) => u);
+      if (urls.length === 0 || !urls.every((u) => /^https?:\/\/\S+$/.test(u))) {
+        throw new Error("expected http:// or https:// server URLs");
+      }
+      return urls.map((u) => u.replace(/\/+$/, ""));
+    }),
+  );
   if (values["ignore-rlimit"] !== undefined) store.ignoreRlimit = true;
   return store;
 }

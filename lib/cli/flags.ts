@@ -283,6 +283,16 @@ export const FLAGS: readonly Flag[] = [
     default: "none",
   },
   {
+    name: "symbolize-online",
+    value: '"URLS"',
+    group: "store",
+    help:
+      "name the trace from these debuginfod servers, after the process is let go",
+    doc:
+      "name the trace's frames (functions, file and line) from these debuginfod servers, space-separated, once the crashed process is let go, 10 s in all, cached in `/var/cache/gzcoredump/debuginfod` (as the kernel runs it, with no environment); without it a capture never uses the network",
+    default: "off",
+  },
+  {
     name: "config",
     value: "FILE",
     group: "store",

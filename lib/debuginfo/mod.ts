@@ -10,3 +10,4 @@ export * from "./debuginfod.ts";
 export * from "./locate.ts";
 export * from "./symbolize.ts";
 export * from "./line_table.ts";
+export * from "./demangle.ts";

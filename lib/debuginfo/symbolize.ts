@@ -10,6 +10,7 @@
 import { findSection, readElf, readElfAt, SHT_NOBITS } from "../elf/mod.ts";
 import { openRegularFile } from "../fs/mod.ts";
 import { LineTable, sectionContents } from "./line_table.ts";
+import { demangle } from "./demangle.ts";
 import { loadModuleFile, type ModuleImage } from "../unwind/mod.ts";
 import { hasBuildId } from "./debuginfod.ts";
 import { findDebugFile, type LocateOptions } from "./locate.ts";
@@ -34,6 +35,8 @@ export interface NamedFrame {
   file?: string;
   /** The source line. */
   line?: number;
+  /** A C++ function's mangled name, when `function` is demangled. */
+  linkage_name?: string;
 }
 
 /** Options for {@linkcode symbolizeFrames}. */
@@ -43,6 +46,7 @@ export type SymbolizeOptions = Omit<LocateOptions, "modulePath">;
  * Names the frames that have a module, build-id and offset: a name from
  * the module's own file or its debug file replaces none (a name the
  * capture found is kept), and `symbol_source` says which file gave it.
+ * C++ names are demangled, the mangled one kept as `linkage_name`.
  *
  * @example A frame of a module this host does not have keeps no name
  * ```ts
@@ -67,6 +71,22 @@ export type SymbolizeOptions = Omit<LocateOptions, "modulePath">;
 export async function symbolizeFrames<T extends NamedFrame>(
   frames: readonly T[],
   options: SymbolizeOptions = {},
+): Promise<T[]> {
+  return (await nameFrames(frames, options)).map(demangled);
+}
+
+/** A frame whose C++ name is demangled, the mangled one kept. */
+function demangled<T extends NamedFrame>(frame: T): T {
+  if (frame.function === null || frame.linkage_name !== undefined) return frame;
+  const text = demangle(frame.function);
+  return text === undefined
+    ? frame
+    : { ...frame, function: text, linkage_name: frame.function };
+}
+
+async function nameFrames<T extends NamedFrame>(
+  frames: readonly T[],
+  options: SymbolizeOptions,
 ): Promise<T[]> {
   const images = new Map<string, Promise<Loaded | undefined>>();
   const named: T[] = [];

@@ -12,6 +12,7 @@ import {
   EM_ARM,
   EM_MIPS,
   EM_PPC,
+  EM_RISCV,
   EM_X86_64,
 } from "./elf.ts";
 
@@ -92,6 +93,12 @@ const LAYOUTS: ReadonlyMap<number, Layout> = new Map([
     dwarf: [-1, -1, -1, -1, -1, -1, ...Array.from({ length: 32 }, (_, i) => i)],
     pc: 40,
     sp: 35,
+  }],
+  // struct user_regs_struct (riscv): pc, then x1..x31.
+  [EM_RISCV, {
+    dwarf: [-1, ...Array.from({ length: 31 }, (_, i) => i + 1)],
+    pc: 0,
+    sp: 2,
   }],
   // struct pt_regs (powerpc): gpr0..31, nip, msr, orig_gpr3, ctr, link.
   [EM_PPC, {

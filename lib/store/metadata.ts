@@ -230,6 +230,8 @@ export interface MetadataSources {
   hostname?: string;
   /** The threads' stack traces, when they were made. */
   backtrace?: Backtrace;
+  /** The same, named online (`--symbolize-online`): these go in the sidecar. */
+  named?: ThreadEntry[];
   /** The crash's signature, when there is a trace. */
   signature?: CrashSignature;
   /** The store's bookkeeping of the capture. */
@@ -319,7 +321,8 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
       : sources.programSource ?? null,
     threads: notes ? notes.threads.length : null,
     crash_thread: notes?.threads[0]?.tid ?? null,
-    backtrace: sources.backtrace ? traceEntries(sources.backtrace) : null,
+    backtrace: sources.named ??
+      (sources.backtrace ? backtraceEntries(sources.backtrace) : null),
     backtrace_error: sources.backtrace?.error ?? null,
     signature: sources.signature === undefined
       ? null
@@ -350,8 +353,27 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
   };
 }
 
-/** The trace as the sidecar has it. */
-function traceEntries(backtrace: Backtrace): ThreadEntry[] {
+/**
+ * A trace as the sidecar has it: addresses as hex strings.
+ *
+ * @example Usage
+ * ```ts
+ * import { backtraceEntries } from "./metadata.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [thread] = backtraceEntries({
+ *   threads: [{ tid: 7, crashed: true, frames: [{ pc: 0x401136n, trust: "context" }] }],
+ * });
+ * assert.deepEqual(thread!.frames[0], {
+ *   pc: "0x401136", module: null, build_id: null, offset: null,
+ *   function: null, function_offset: null, trust: "context",
+ * });
+ * ```
+ *
+ * @param backtrace The unwinder's trace.
+ * @returns Its threads, as the sidecar's `backtrace`.
+ */
+export function backtraceEntries(backtrace: Backtrace): ThreadEntry[] {
   return backtrace.threads.map((thread) => ({
     tid: thread.tid,
     name: thread.name ?? null,

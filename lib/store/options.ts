@@ -35,4 +35,9 @@ export interface StoreOptions {
   after?: string[];
   /** Functions a crash signature skips, besides the defaults. */
   signatureSkip?: string[];
+  /**
+   * debuginfod servers that name the trace's frames once the crashed
+   * process is let go (never asked otherwise during a capture).
+   */
+  symbolizeOnline?: string[];
 }

@@ -13,6 +13,7 @@ import {
   type CoreModule,
   type CoreReport,
   EM_AARCH64,
+  EM_ARM,
   type MemoryRegion,
   PT_LOAD,
   readElf,
@@ -226,6 +227,8 @@ class AddressSpace {
         code.some((p) => p.vaddr <= address && address < p.vaddr + p.memsz) &&
         this.#moduleAt(address) !== undefined,
     };
+    // A Thumb return address has bit 0 set: the code is at the even one.
+    if (header.machine === EM_ARM) target.codeMask = 1n;
     if (header.machine === EM_AARCH64) {
       const pac = report.notes?.pacMask;
       const bits = Math.max(39, highest.toString(2).length);

@@ -675,8 +675,11 @@ function execute(fde: Fde, pc: bigint): CfaRow {
           break;
         }
         case 0x0d: {
+          // Keeps the offset; MIPS CIEs name the register first, offset 0.
           const register = reg(c.uleb("register"), at);
-          state.cfa = { ...cfaRegister(at), register };
+          state.cfa = state.cfa === undefined
+            ? { kind: "register", register, offset: 0n }
+            : { ...cfaRegister(at), register };
           break;
         }
         case 0x0e:

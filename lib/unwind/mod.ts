@@ -14,3 +14,4 @@ export * from "./module_image.ts";
 export * from "./symbols.ts";
 export * from "./unwinder.ts";
 export * from "./signature.ts";
+export * from "./arm_exidx.ts";

@@ -22,6 +22,7 @@ import {
 import { errorText } from "../util/mod.ts";
 import { CallFrameInfo, type CfiSection, type CfiSections } from "./cfi.ts";
 import { Cursor } from "./_cursor.ts";
+import { ArmExidx } from "./arm_exidx.ts";
 import { type SymbolSection, SymbolTable } from "./symbols.ts";
 
 /** `SHT_DYNSYM`. */
@@ -47,6 +48,8 @@ export interface ModuleImage {
   cfi?: CallFrameInfo;
   /** Its function symbols, when it has any. */
   symbols?: SymbolTable;
+  /** ARM: its EHABI unwind tables (`.ARM.exidx`), when it has them. */
+  exidx?: ArmExidx;
   /** What could not be read, when something could not. */
   error?: string;
 }
@@ -248,6 +251,14 @@ async function load(
       where: options.path,
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
     });
+  }
+  const exidx = await section(findSection(elf, ".ARM.exidx"));
+  if (exidx !== undefined) {
+    const extab = await section(findSection(elf, ".ARM.extab"));
+    image.exidx = new ArmExidx(
+      extab === undefined ? { exidx } : { exidx, extab },
+      { littleEndian: header.littleEndian },
+    );
   }
   const symbolSections: SymbolSection[] = [];
   for (const type of [SHT_SYMTAB, SHT_DYNSYM]) {

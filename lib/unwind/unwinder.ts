@@ -16,11 +16,20 @@
  * @module
  */
 
-import { EM_386, EM_AARCH64, EM_X86_64, type RegisterSet } from "../elf/mod.ts";
+import {
+  EM_386,
+  EM_AARCH64,
+  EM_ARM,
+  EM_MIPS,
+  EM_PPC,
+  EM_X86_64,
+  type RegisterSet,
+} from "../elf/mod.ts";
 import { errorText } from "../util/mod.ts";
 import type { CfaRow } from "./cfi.ts";
 import { evaluateExpression, type ExpressionContext } from "./expression.ts";
 import type { ModuleImage } from "./module_image.ts";
+import { runExidx } from "./arm_exidx.ts";
 
 /** How a frame was found. */
 export type FrameTrust = "context" | "cfi" | "fp" | "scan";
@@ -107,6 +116,12 @@ interface Arch {
 const ARCHES: ReadonlyMap<number, Arch> = new Map<number, Arch>([
   [EM_X86_64, { sp: 7, fp: 6, ra: 16, pc: 16, word: 8 }],
   [EM_386, { sp: 4, fp: 5, ra: 8, pc: 8, word: 4 }],
+  // The CFI of these comes from .eh_frame (mips, powerpc) or .debug_frame
+  // (armhf, whose gcc writes .ARM.exidx for unwinding); their calls leave
+  // the return address in a register (lr, ra, LR).
+  [EM_ARM, { sp: 13, fp: 11, ra: 14, pc: 15, linkRegister: true, word: 4 }],
+  [EM_MIPS, { sp: 29, fp: 30, ra: 31, linkRegister: true, word: 4 }],
+  [EM_PPC, { sp: 1, fp: 31, ra: 65, linkRegister: true, word: 4 }],
   [EM_AARCH64, {
     sp: 31,
     fp: 29,
@@ -126,11 +141,11 @@ const SCAN_WORDS = 1024;
  * @example Usage
  * ```ts
  * import { canUnwind } from "./unwinder.ts";
- * import { EM_MIPS, EM_X86_64 } from "../elf/mod.ts";
+ * import { EM_RISCV, EM_X86_64 } from "../elf/mod.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(canUnwind(EM_X86_64), true);
- * assert.equal(canUnwind(EM_MIPS), false);
+ * assert.equal(canUnwind(EM_RISCV), false);
  * ```
  *
  * @param machine An `e_machine`.
@@ -295,6 +310,31 @@ async function next(
         ? `0x${pc.toString(16)} is in no known module`
         : `no CFI in ${module.path}${module.error ? ` (${module.error})` : ""}`,
     );
+  }
+  // ARM: the EHABI tables, where no DWARF CFI covers the address.
+  if (module?.exidx !== undefined) {
+    try {
+      const entry = module.exidx.find(lookup - module.bias);
+      if (entry?.kind === "cantunwind") return { end: true };
+      if (entry !== undefined) {
+        const caller = runExidx(
+          entry.opcodes,
+          regs,
+          (address) => target.read(address, 4),
+        );
+        const found: Found = {
+          pc: strip(caller.get(15)!, target),
+          sp: caller.get(arch.sp)!,
+          trust: "cfi",
+          registers: caller,
+          exact: false,
+        };
+        found.registers.set(15, found.pc);
+        if (progress(found, false)) return { frame: found };
+      }
+    } catch (error) {
+      reasons.push(errorText(error));
+    }
   }
   // A call through a bad pointer stops at a PC in no code: on a machine
   // whose calls push the return address, the caller's is at the top of

@@ -67,7 +67,7 @@ async function strippedCrash(
   const metadata = JSON.parse(
     await Deno.readTextFile(`${store}/${name.replace(/\.gz$/, ".json")}`),
   );
-  return { full, debug, debugDir, program, store, name, metadata };
+  return { full, debug, debugDir, program, store, name, metadata, core };
 }
 
 /** The program's frames, and what eu-addr2line names them on `full`. */
@@ -180,6 +180,24 @@ Deno.test("symbolize: a stripped program's frames are named through a real debug
       "main",
     ]);
     assert.deepEqual(ours, addr2line);
+    // Named at capture time too, with --symbolize-online.
+    const online = await runMain([
+      "-c",
+      "-p",
+      store,
+      "-a",
+      "online",
+      "--symbolize-online",
+      url,
+    ], { stdin: { path: crash.core }, env });
+    assert.equal(online.code, 0, online.stderr);
+    const sidecar = (await Array.fromAsync(Deno.readDir(store)))
+      .map((e) => e.name).find((n) => n.endsWith("_online.json"))!;
+    const onlineFrames = JSON.parse(
+      await Deno.readTextFile(`${store}/${sidecar}`),
+    ).backtrace[0].frames as Frame[];
+    assert.equal(onlineFrames[0]!.function, "crash_level3");
+    assert.match(onlineFrames[0]!.file!, /unwind\.c$/);
     const cached = `${cache}/gzcoredump/debuginfod/${buildId}/debuginfo`;
     assert.equal(frames[0]!.symbol_source, cached);
     assert.equal((await Deno.stat(cached)).mode! & 0o777, 0o600);

@@ -87,25 +87,33 @@ Deno.test("info: a qemu core with --exe is traced from the program; another arch
   assert.equal(first.function, null);
 });
 
-Deno.test("info: a mips core gets its PC as frame 0 and 'unsupported architecture'", async () => {
-  const mips = (await archFixtures()).find((f) => f.arch === "mips")!;
-  const result = await runMain(["info", mips.core, "--json"]);
-  assert.equal(result.code, 0, result.stderr);
-  const metadata = JSON.parse(text(result.stdout));
-  assert.equal(metadata.backtrace_error, "unsupported architecture");
-  const [thread] = metadata.backtrace as SidecarThread[];
-  assert.equal(thread!.frames.length, 1);
-  assert.equal(thread!.frames[0]!.trust, "context");
-  // gdb-multiarch reads the same PC from the same core.
-  const gdb = await check("gdb-multiarch", [
-    "-batch",
-    "-nx",
-    "-ex",
-    "p/x $pc",
-    mips.program,
-    mips.core,
-  ]);
-  assert.match(gdb, new RegExp(`= ${thread!.frames[0]!.pc}\\b`));
+Deno.test("info: cores of armhf, mips and powerpc are traced, frame 0 the PC gdb-multiarch reads", async () => {
+  for (const arch of ["armhf", "mips", "powerpc"]) {
+    const fixture = (await archFixtures()).find((f) => f.arch === arch)!;
+    const result = await runMain([
+      "info",
+      fixture.core,
+      "--exe",
+      fixture.program,
+      "--json",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const metadata = JSON.parse(text(result.stdout));
+    assert.equal(metadata.backtrace_error, null, arch);
+    const [thread] = metadata.backtrace as SidecarThread[];
+    // The crash program dies in main.
+    assert.equal(thread!.frames[0]!.function, "main", arch);
+    assert.equal(thread!.frames[0]!.trust, "context");
+    const gdb = await check("gdb-multiarch", [
+      "-batch",
+      "-nx",
+      "-ex",
+      "p/x $pc",
+      fixture.program,
+      fixture.core,
+    ]);
+    assert.match(gdb, new RegExp(`= ${thread!.frames[0]!.pc}\\b`), arch);
+  }
 });
 
 Deno.test("debug: refuses a program whose build-id is not the core's, and --force runs the debugger with a warning", async () => {

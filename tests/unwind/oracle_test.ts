@@ -57,7 +57,7 @@ function checkFixture(fixture: UnwindFixture, threads: GdbThread[]): void {
   const what = fixture.name;
   assert.deepStrictEqual(
     fixture.coreBy === "qemu",
-    fixture.arch === "aarch64",
+    fixture.arch !== "x86_64" && fixture.arch !== "i386",
     `${what}: coreBy`,
   );
   assert.deepStrictEqual(
@@ -69,6 +69,10 @@ function checkFixture(fixture: UnwindFixture, threads: GdbThread[]): void {
   assert(first !== undefined, `${what}: gdb sees no thread`);
   assert(first.tid > 0, `${what}: thread 1 has no LWP`);
   for (const thread of threads) {
+    // gdb ends a powerpc stack with the back chain's 0 past _start.
+    if (fixture.arch === "powerpc" && thread.frames.at(-1)?.pc === 0n) {
+      thread.frames.pop();
+    }
     assert(thread.frames.length > 0, `${what}: thread ${thread.num} empty`);
     for (const frame of thread.frames) assert(frame.pc > 0n, `${what}: pc 0`);
   }
@@ -85,9 +89,10 @@ function checkFixture(fixture: UnwindFixture, threads: GdbThread[]): void {
   );
   assertInOrder(first.frames, own, what);
   // gdb walked the whole stack: to the program's entry point.
-  assert.deepStrictEqual(
-    first.frames.at(-1)?.function,
-    "_start",
+  // (mips names it __start; on powerpc gdb ends in __libc_start_main.)
+  assert.match(
+    first.frames.at(-1)?.function ?? "",
+    fixture.arch === "powerpc" ? /^__libc_start_main/ : /^_?_start$/,
     `${what}: outermost`,
   );
   if (fixture.mode === "handler") {

@@ -25,7 +25,11 @@ import {
   crashSignature,
 } from "../../unwind/mod.ts";
 import { compact } from "../../util/mod.ts";
-import { symbolizeFrames, type SymbolizeOptions } from "../../debuginfo/mod.ts";
+import {
+  demangle,
+  symbolizeFrames,
+  type SymbolizeOptions,
+} from "../../debuginfo/mod.ts";
 
 /** What {@linkcode describeFile} found. */
 export type FileDescription =
@@ -357,7 +361,9 @@ function formatTrace(m: CoreMetadata): string[] {
     for (const [i, frame] of thread.frames.entries()) {
       const name = frame.function === null
         ? "n/a"
-        : `${frame.function}+${frame.function_offset}`;
+        : `${
+          demangle(frame.function) ?? frame.function
+        }+${frame.function_offset}`;
       const where = frame.module === null
         ? ""
         : ` (${basename(frame.module)} + ${frame.offset})`;

@@ -76,6 +76,10 @@ const STORE_CASES: Record<
     store: { before: ["/usr/bin/logger", "-t", "core"] },
   },
   after: { value: "/bin/echo done", store: { after: ["/bin/echo", "done"] } },
+  "symbolize-online": {
+    value: "https://a.example http://b.example/",
+    store: { symbolizeOnline: ["https://a.example", "http://b.example"] },
+  },
   "signature-skip": {
     value: "die, fatal_*",
     store: { signatureSkip: ["die", "fatal_*"] },
