@@ -82,6 +82,7 @@ interface Sequence {
  */
 export class LineTable {
   readonly #sequences: Sequence[] = [];
+  readonly #files = new Map<number, string[]>();
 
   /**
    * Reads every unit of `.debug_line`.
@@ -96,6 +97,7 @@ export class LineTable {
     let at = 0;
     while (at < sections.line.length) {
       const unit = readUnit(r, at, sections, options);
+      this.#files.set(at, unit.files);
       for (const sequence of unit.sequences) {
         rows += sequence.addresses.length;
         if (rows > maxRows) {
@@ -108,6 +110,16 @@ export class LineTable {
       at = unit.next;
     }
     this.#sequences.sort((a, b) => a.addresses[0]! - b.addresses[0]!);
+  }
+
+  /**
+   * A unit's file names, by index (`DW_AT_call_file` counts in them).
+   *
+   * @param offset The unit's offset in `.debug_line` (`DW_AT_stmt_list`).
+   * @returns Its files, or undefined for no unit there.
+   */
+  filesOf(offset: number): readonly string[] | undefined {
+    return this.#files.get(offset);
   }
 
   /**
@@ -203,7 +215,7 @@ function readUnit(
   start: number,
   sections: LineSections,
   options: LineTableOptions,
-): { sequences: Sequence[]; next: number } {
+): { sequences: Sequence[]; next: number; files: string[] } {
   const fail = (message: string, at: number) =>
     new CfiFormatError(
       `Cannot read .debug_line at 0x${at.toString(16)}: ${message}`,
@@ -365,7 +377,7 @@ function readUnit(
         for (let i = 0; i < (opcodeLengths[opcode - 1] ?? 0); i++) c.uleb();
     }
   }
-  return { sequences, next: end };
+  return { sequences, next: end, files };
 }
 
 /** A bounded read position over one unit. */

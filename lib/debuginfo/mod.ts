@@ -11,3 +11,4 @@ export * from "./locate.ts";
 export * from "./symbolize.ts";
 export * from "./line_table.ts";
 export * from "./demangle.ts";
+export * from "./debug_info.ts";

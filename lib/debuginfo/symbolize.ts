@@ -10,6 +10,11 @@
 import { findSection, readElf, readElfAt, SHT_NOBITS } from "../elf/mod.ts";
 import { openRegularFile } from "../fs/mod.ts";
 import { LineTable, sectionContents } from "./line_table.ts";
+import {
+  DebugInfo,
+  type DebugInfoSections,
+  type UnitScopes,
+} from "./debug_info.ts";
 import { demangle } from "./demangle.ts";
 import { loadModuleFile, type ModuleImage } from "../unwind/mod.ts";
 import { hasBuildId } from "./debuginfod.ts";
@@ -37,15 +42,31 @@ export interface NamedFrame {
   line?: number;
   /** A C++ function's mangled name, when `function` is demangled. */
   linkage_name?: string;
+  /**
+   * The functions inlined at the PC, innermost first, each with the source
+   * line it is at (the last one's caller is `function`, at `file:line`).
+   */
+  inlined?: InlinedFrame[];
+}
+
+/** A function inlined where a frame's PC is. */
+export interface InlinedFrame {
+  /** Its name. */
+  function: string;
+  /** Its source file, where known. */
+  file?: string;
+  /** Its source line. */
+  line?: number;
 }
 
 /** Options for {@linkcode symbolizeFrames}. */
 export type SymbolizeOptions = Omit<LocateOptions, "modulePath">;
 
 /**
- * Names the frames that have a module, build-id and offset: a name from
- * the module's own file or its debug file replaces none (a name the
- * capture found is kept), and `symbol_source` says which file gave it.
+ * Names the frames that have a module, build-id and offset, from the
+ * module's own file or its debug file: the function (a name the capture
+ * found is kept), the source file and line, and the functions inlined
+ * there; `symbol_source` says which file it was.
  * C++ names are demangled, the mangled one kept as `linkage_name`.
  *
  * @example A frame of a module this host does not have keeps no name
@@ -91,10 +112,7 @@ async function nameFrames<T extends NamedFrame>(
   const images = new Map<string, Promise<Loaded | undefined>>();
   const named: T[] = [];
   for (const [index, frame] of frames.entries()) {
-    if (
-      frame.function !== null || frame.build_id === null ||
-      frame.offset === null
-    ) {
+    if (frame.build_id === null || frame.offset === null) {
       named.push(frame);
       continue;
     }
@@ -114,17 +132,46 @@ async function nameFrames<T extends NamedFrame>(
     const exact = index === 0 || frame.trust === "context";
     const lookup = exact ? at : at - 1n;
     const found = symbols.lookup(lookup);
-    if (found === undefined) {
+    let source: { file: string; line: number } | undefined = loaded.lines
+      ?.lookup(lookup);
+    const info = loaded.info?.(lookup);
+    const outer = info?.scopes.at(-1);
+    // The capture's name stays; a file here names what it could not.
+    const name = frame.function ?? found?.name ??
+      (outer?.inlined ? undefined : outer?.function);
+    if (name === undefined) {
       named.push(frame);
       continue;
     }
-    const source = loaded.lines?.lookup(lookup);
+    // Inlined functions, innermost first: each is at the line its inner
+    // one was called from; the function itself at the outermost's call.
+    const inlined: InlinedFrame[] = [];
+    for (const scope of info?.scopes ?? []) {
+      if (!scope.inlined) break;
+      inlined.push({
+        function: demangle(scope.function) ?? scope.function,
+        ...(source === undefined
+          ? {}
+          : { file: source.file, line: source.line }),
+      });
+      const file = scope.callFile === undefined
+        ? undefined
+        : info?.files?.[scope.callFile];
+      source = file === undefined || scope.callLine === undefined
+        ? undefined
+        : { file, line: scope.callLine };
+    }
     named.push({
       ...frame,
-      function: found.name,
-      function_offset: `0x${(found.offset + (exact ? 0n : 1n)).toString(16)}`,
+      function: name,
+      function_offset: frame.function !== null
+        ? frame.function_offset
+        : found === undefined
+        ? null
+        : `0x${(found.offset + (exact ? 0n : 1n)).toString(16)}`,
       symbol_source: loaded.path,
       ...(source === undefined ? {} : { file: source.file, line: source.line }),
+      ...(inlined.length > 0 ? { inlined } : {}),
     });
   }
   return named;
@@ -134,6 +181,10 @@ interface Loaded {
   path: string;
   image: ModuleImage;
   lines?: LineTable;
+  /** The functions an address is in, and the file names of their unit. */
+  info?: (
+    address: bigint,
+  ) => (UnitScopes & { files?: readonly string[] }) | undefined;
 }
 
 /** The module's own file with that build-id, else its debug file, loaded. */
@@ -156,9 +207,26 @@ async function load(
     try {
       using file = await openRegularFile(path, { noFollow: true });
       const image = await loadModuleFile(file, { path, start: 0n });
-      if (image.symbols === undefined) continue;
-      const lines = await readLineTable(file).catch(() => undefined);
-      return lines === undefined ? { path, image } : { path, image, lines };
+      const debug = await readDebugSections(file).catch(() => undefined);
+      if (image.symbols === undefined && debug?.info === undefined) continue;
+      const loaded: Loaded = { path, image };
+      if (debug?.lines !== undefined) loaded.lines = debug.lines;
+      const info = debug?.info;
+      if (info !== undefined) {
+        loaded.info = (address) => {
+          try {
+            const found = info.scopes(address);
+            if (found === undefined) return undefined;
+            const files = found.lineOffset === undefined
+              ? undefined
+              : debug?.lines?.filesOf(found.lineOffset);
+            return files === undefined ? found : { ...found, files };
+          } catch {
+            return undefined; // Malformed entries: the symbol table's name.
+          }
+        };
+      }
+      return loaded;
     } catch {
       // The next candidate.
     }
@@ -169,10 +237,10 @@ async function load(
 /** Largest `.debug_line` (or string table) read. */
 const MAX_LINE_SECTION = 64 << 20;
 
-/** The file's line table; undefined when it has none. */
-async function readLineTable(
+/** The file's line table and debugging entries, where it has them. */
+async function readDebugSections(
   file: Deno.FsFile,
-): Promise<LineTable | undefined> {
+): Promise<{ lines?: LineTable; info?: DebugInfo }> {
   const elf = await readElf(file);
   const is64 = elf.header.class === 64;
   const { littleEndian } = elf.header;
@@ -187,13 +255,33 @@ async function readLineTable(
       { compressed: (section.flags & 0x800n) !== 0n, is64, littleEndian },
     );
   };
-  const line = await read(".debug_line");
-  if (line === undefined) return undefined;
-  const lineStr = await read(".debug_line_str");
+  const result: { lines?: LineTable; info?: DebugInfo } = {};
   const str = await read(".debug_str");
-  return new LineTable({
-    line,
-    ...(lineStr === undefined ? {} : { lineStr }),
-    ...(str === undefined ? {} : { str }),
-  }, { is64, littleEndian });
+  const lineStr = await read(".debug_line_str");
+  const line = await read(".debug_line");
+  if (line !== undefined) {
+    result.lines = new LineTable({
+      line,
+      ...(lineStr === undefined ? {} : { lineStr }),
+      ...(str === undefined ? {} : { str }),
+    }, { is64, littleEndian });
+  }
+  const info = await read(".debug_info");
+  const abbrev = await read(".debug_abbrev");
+  if (info !== undefined && abbrev !== undefined) {
+    const sections: DebugInfoSections = { info, abbrev };
+    const optional = [
+      ["str", str],
+      ["lineStr", lineStr],
+      ["strOffsets", await read(".debug_str_offsets")],
+      ["addr", await read(".debug_addr")],
+      ["ranges", await read(".debug_ranges")],
+      ["rnglists", await read(".debug_rnglists")],
+    ] as const;
+    for (const [key, bytes] of optional) {
+      if (bytes !== undefined) sections[key] = bytes;
+    }
+    result.info = new DebugInfo(sections, { littleEndian });
+  }
+  return result;
 }

@@ -123,6 +123,13 @@ export interface BacktraceOptions {
    * @default {"all"}
    */
   paths?: "all" | "local" | "none";
+  /**
+   * Where a module's file is found by its build-id when it is not here
+   * (debuginfod's `/buildid/ID/executable`): a path, or undefined.
+   *
+   * @default {undefined}
+   */
+  fetchModule?: (buildId: string) => Promise<string | undefined>;
 }
 
 /** Modules loaded at most. */
@@ -415,6 +422,25 @@ class AddressSpace {
         } else {
           return image;
         }
+      } catch (error) {
+        failures.push(errorText(error));
+      }
+    }
+    const fetched = module.buildId === undefined
+      ? undefined
+      : await this.#options.fetchModule?.(module.buildId).catch(() =>
+        undefined
+      );
+    if (fetched !== undefined) {
+      try {
+        using file = await openRegularFile(fetched, { noFollow: true });
+        const image = await loadModuleFile(file, options);
+        if (image.buildId === module.buildId) return image;
+        failures.push(
+          `'${fetched}' has build-id ${
+            image.buildId ?? "none"
+          }, the core's is ${module.buildId}`,
+        );
       } catch (error) {
         failures.push(errorText(error));
       }

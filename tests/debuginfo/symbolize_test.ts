@@ -146,6 +146,8 @@ Deno.test("symbolize: a stripped program's frames are named through a real debug
   );
 
   const port = freePort();
+  // The server has the debug file and the program as it ran.
+  await Deno.copyFile(program, `${crash.debugDir}/prog`);
   const server = new Deno.Command("debuginfod", {
     args: [
       "-F",
@@ -164,13 +166,15 @@ Deno.test("symbolize: a stripped program's frames are named through a real debug
   const cache = `${dir.path}/cache`;
   const env = { DEBUGINFOD_URLS: url, XDG_CACHE_HOME: cache };
   try {
-    // Until it has scanned the debug file.
-    await waitFor(async () => {
-      const response = await fetch(`${url}/buildid/${buildId}/debuginfo`)
-        .catch(() => undefined);
-      await response?.body?.cancel();
-      return response?.ok || undefined;
-    }, 60);
+    // Until it has scanned both files.
+    for (const kind of ["debuginfo", "executable"]) {
+      await waitFor(async () => {
+        const response = await fetch(`${url}/buildid/${buildId}/${kind}`)
+          .catch(() => undefined);
+        await response?.body?.cancel();
+        return response?.ok || undefined;
+      }, 60);
+    }
     const frames = await info([name, "-p", store, "--symbolize"], env);
     const { ours, addr2line } = await programFrames(frames, program, full);
     assert.deepEqual(ours.slice(0, 4), [
@@ -205,6 +209,27 @@ Deno.test("symbolize: a stripped program's frames are named through a real debug
       (await Deno.stat(`${cache}/gzcoredump/debuginfod`)).mode! & 0o777,
       0o700,
     );
+    // The raw core on a host without the program: its file comes from the
+    // server too (/executable), so the trace goes down to main.
+    await Deno.rename(program, `${program}.elsewhere`);
+    try {
+      const raw = await info([crash.core, "--symbolize"], env);
+      const names = raw.map((f) => f.function);
+      assert.deepEqual(names.slice(0, 4), [
+        "crash_level3",
+        "crash_level2",
+        "crash_level1",
+        "main",
+      ]);
+      assert.ok(
+        (await Deno.stat(
+          `${cache}/gzcoredump/debuginfod/${buildId}/executable`,
+        ))
+          .isFile,
+      );
+    } finally {
+      await Deno.rename(`${program}.elsewhere`, program);
+    }
   } finally {
     server.kill("SIGTERM");
     await server.status;
@@ -300,5 +325,89 @@ for (
     assert.deepEqual(ours, addr2line);
     assert.deepEqual(lines, sources);
     assert.match(lines[0]!, /unwind\.c:\d+$/);
+  });
+}
+
+for (
+  const [label, dwarf, withoutSymtab] of [
+    ["DWARF 4", "-gdwarf-4", false],
+    ["DWARF 5", "-gdwarf-5", false],
+    ["DWARF 5, the debug file without .symtab", "-gdwarf-5", true],
+  ] as const
+) {
+  Deno.test(`symbolize: inlined functions from ${label}, as eu-addr2line -i lists them`, async () => {
+    await using dir = await tempDir();
+    const source = `${dir.path}/inl.c`;
+    await Deno.writeTextFile(
+      source,
+      `static volatile int sink;
+static inline __attribute__((always_inline)) void inner(int *p) {
+  sink = 1;
+  *p = 1;
+}
+static inline __attribute__((always_inline)) void middle(int *p) {
+  sink = 2;
+  inner(p);
+}
+__attribute__((noinline)) void outer(int *p) {
+  middle(p);
+  sink = 3;
+}
+int main(void) { outer(0); return 0; }
+`,
+    );
+    const full = `${dir.path}/inl.full`;
+    await check("gcc", [dwarf, "-O2", "-o", full, source]);
+    const debug = `${dir.path}/inl.debug`;
+    await check("objcopy", ["--only-keep-debug", full, debug]);
+    if (withoutSymtab) {
+      await check("objcopy", [
+        "--remove-section=.symtab",
+        "--remove-section=.strtab",
+        debug,
+      ]);
+    }
+    const program = `${dir.path}/inl`;
+    await check("strip", ["-o", program, full]);
+    const core = await kernelCore(program, [], dir.path);
+    const store = `${dir.path}/store`;
+    await Deno.mkdir(store, { mode: 0o700 });
+    const stored = await runMain(["-c", "-p", store, "-a", "inl"], {
+      stdin: { path: core },
+    });
+    assert.equal(stored.code, 0, stored.stderr);
+    const name = (await Array.fromAsync(Deno.readDir(store))).map((e) => e.name)
+      .find((n) => n.endsWith("_inl.gz"))!;
+    const metadata = JSON.parse(
+      await Deno.readTextFile(`${store}/${name.replace(/\.gz$/, ".json")}`),
+    );
+    await buildIdTree(`${dir.path}/tree`, metadata.build_id, debug);
+    const [top] = await info(
+      [name, "-p", store, "--debug-dir", `${dir.path}/tree`],
+      {},
+    ) as (Frame & {
+      inlined?: { function: string; file: string; line: number }[];
+    })[];
+    // eu-addr2line -i on the unstripped program: innermost first, each a
+    // name line (the first word is the function) and a file:line:column.
+    const lines =
+      (await check("eu-addr2line", ["-i", "-f", "-e", full, top!.offset!]))
+        .trim().split("\n");
+    const expected = [];
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      expected.push(
+        `${lines[i]!.split(" ")[0]} ${lines[i + 1]!.replace(/:\d+$/, "")}`,
+      );
+    }
+    const ours = [
+      ...(top!.inlined ?? []).map((f) => `${f.function} ${f.file}:${f.line}`),
+      `${top!.function} ${top!.file}:${top!.line}`,
+    ];
+    assert.deepEqual(ours, expected);
+    assert.deepEqual(ours.map((l) => l.split(" ")[0]), [
+      "inner",
+      "middle",
+      "outer",
+    ]);
   });
 }

@@ -27,6 +27,7 @@ import {
 import { compact } from "../../util/mod.ts";
 import {
   demangle,
+  fetchDebuginfod,
   symbolizeFrames,
   type SymbolizeOptions,
 } from "../../debuginfo/mod.ts";
@@ -113,6 +114,7 @@ async function describeWhole(
   path: string,
   options: DescribeOptions,
 ): Promise<FileDescription> {
+  const debuginfod = options.symbolize?.debuginfod;
   let head: Uint8Array;
   let info: Deno.FileInfo;
   {
@@ -180,7 +182,14 @@ async function describeWhole(
     time: info.mtime ?? new Date(0),
     report: inspector.report,
     ...traced(
-      await backtraceCore(inspector.report, compact({ exe: options.exe })),
+      await backtraceCore(inspector.report, {
+        ...compact({ exe: options.exe }),
+        // Modules not here, from debuginfod, only when naming is asked for.
+        ...(debuginfod === undefined ? {} : {
+          fetchModule: (id: string) =>
+            fetchDebuginfod(id, "executable", debuginfod),
+        }),
+      }),
     ),
     ...compact({
       stored: format === undefined ? undefined : {
@@ -377,6 +386,14 @@ function formatTrace(m: CoreMetadata): string[] {
           frame.trust === "cfi" ? "" : ` [${frame.trust}]`
         }`,
       );
+      // Inlined where the PC is, innermost first.
+      for (const inline of frame.inlined ?? []) {
+        lines.push(
+          `        inlined: ${inline.function}${
+            inline.file === undefined ? "" : ` at ${inline.file}:${inline.line}`
+          }`,
+        );
+      }
     }
     if (thread.error !== undefined) lines.push(`  (${thread.error})`);
   }
