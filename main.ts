@@ -129,8 +129,13 @@ async function run(command: Command, args: string[]): Promise<number> {
       return 0;
     }
     case "extract": {
-      const { kind: _, directory, id, ...options } = command;
-      await extractCore(directory, id, options);
+      const { kind: _, directory, id, output = "-", force } = command;
+      if (output === "-" && Deno.stdout.isTerminal() && !force) {
+        throw new UsageError(
+          "Cannot write a core to a terminal: expected '-o FILE', or stdout redirected to a file or a pipe (--force writes it anyway)",
+        );
+      }
+      await extractCore(directory, id, { output, force });
       return 0;
     }
     case "debug": {

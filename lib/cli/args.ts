@@ -26,6 +26,7 @@ import {
   parseRate,
   parseSize,
   printable,
+  splitWords,
 } from "../util/mod.ts";
 import type { KernelFacts } from "../process/mod.ts";
 import {
@@ -38,7 +39,6 @@ import type {
   CompressFileOptions,
   DebugOptions,
   DecompressFileOptions,
-  ExtractOptions,
   StampOptions,
 } from "./commands/mod.ts";
 
@@ -132,11 +132,12 @@ export interface ListCommand extends CatalogFilter {
   group: boolean;
 }
 
-/** `extract ID -o FILE`: the raw core, sparse. */
-export interface ExtractCommand
-  extends
-    Omit<ExtractOptions, "force">,
-    Required<Pick<ExtractOptions, "force">> {
+/** `extract ID [-o FILE]` (and `dump`): the raw core, sparse. */
+export interface ExtractCommand {
+  /** The raw core's path; `-` or none is stdout. */
+  output?: string;
+  /** Replace an existing file; write to a terminal. */
+  force: boolean;
   /** Which command: `extract`. */
   kind: "extract";
   /** The stored core: a file name, or a program meaning its newest. */
@@ -545,7 +546,14 @@ function parseStoreOptions(
   return store;
 }
 
-type SubcommandName = "uuid" | "stamp" | "info" | "list" | "extract" | "debug";
+type SubcommandName =
+  | "uuid"
+  | "stamp"
+  | "info"
+  | "list"
+  | "extract"
+  | "dump"
+  | "debug";
 
 const SUBCOMMAND_TABLE = new Map(SUBCOMMANDS.map((s) => [s.name, s]));
 
@@ -560,7 +568,7 @@ function parseSubcommand(
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args,
+      args: joinDashValues(args),
       options: {
         ...parseArgsOptions(subcommand.flags),
         help: { type: "boolean", short: "h" },
@@ -641,29 +649,59 @@ function parseSubcommand(
         }),
       };
     }
-    case "extract": {
-      const output = text("output");
-      if (output === undefined) {
-        throw new UsageError(
-          `Cannot run 'extract': expected '-o FILE' (usage: gzcoredump extract ${usage})`,
-        );
-      }
+    case "extract":
+    case "dump":
+      // No -o: stdout, as coredumpctl dump (refused on a terminal).
       return {
         kind: "extract",
         id: file!,
         directory,
-        output,
         force: values.force === true,
+        ...compact({ output: text("output") }),
       };
-    }
     case "debug":
       return {
         kind: "debug",
         id: file!,
         directory,
         force: values.force === true,
-        ...compact({ debugger: text("debugger") }),
+        ...compact({
+          debugger: text("debugger"),
+          debuggerArguments: debuggerArguments(text("debugger-arguments")),
+        }),
       };
+  }
+}
+
+/**
+ * `-A "-batch -ex bt"`: the debugger's arguments start with a dash, which
+ * `parseArgs` takes for an option; given as `--debugger-arguments=...` it
+ * takes them as the value they are.
+ */
+function joinDashValues(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (
+      (arg === "-A" || arg === "--debugger-arguments") && i + 1 < args.length
+    ) {
+      joined.push(`--debugger-arguments=${args[++i]}`);
+    } else joined.push(arg);
+  }
+  return joined;
+}
+
+/** `-A "ARGS"`: words split as a shell splits them, none run. */
+function debuggerArguments(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return splitWords(text);
+  } catch (error) {
+    throw new UsageError(
+      `Cannot use '--debugger-arguments': ${
+        errorText(error).replace(/^Cannot split /, "")
+      }`,
+    );
   }
 }
 

@@ -335,17 +335,24 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   {
     name: "extract",
     operand: "ID",
-    flags: [
-      { name: "output", short: "o", value: "FILE", required: true },
-      path("DIR"),
-      force,
-    ],
-    summary: "the raw core, sparse",
+    flags: [{ name: "output", short: "o", value: "FILE" }, path("DIR"), force],
+    summary: "the raw core, sparse; to stdout without -o (not a terminal)",
+  },
+  {
+    name: "dump",
+    operand: "ID",
+    flags: [{ name: "output", short: "o", value: "FILE" }, path("DIR"), force],
+    summary: "extract, as coredumpctl dump",
   },
   {
     name: "debug",
     operand: "ID",
-    flags: [path("DIR"), { name: "debugger", value: "CMD" }, force],
+    flags: [
+      path("DIR"),
+      { name: "debugger", value: "CMD" },
+      { name: "debugger-arguments", short: "A", value: '"ARGS"' },
+      force,
+    ],
     summary: "gdb (or CMD) on the program and core",
   },
   {
@@ -421,7 +428,7 @@ export function isBoolean(flag: Flag): boolean {
 }
 
 /**
- * A subcommand's usage after its name: `ID -o FILE [-p DIR] [--force]`.
+ * A subcommand's usage after its name: `ID [-o FILE] [-p DIR] [--force]`.
  *
  * @example Usage
  * ```ts
@@ -429,7 +436,7 @@ export function isBoolean(flag: Flag): boolean {
  * import assert from "node:assert/strict";
  *
  * const extract = SUBCOMMANDS.find((s) => s.name === "extract")!;
- * assert.equal(subcommandUsage(extract), "ID -o FILE [-p DIR] [--force]");
+ * assert.equal(subcommandUsage(extract), "ID [-o FILE] [-p DIR] [--force]");
  * ```
  *
  * @param subcommand The subcommand.

@@ -24,6 +24,8 @@ export interface Input {
   size: number | undefined;
   /** How messages name it. */
   label: string;
+  /** A regular file's permission bits and times, for its output (gzip keeps them). */
+  stat?: { mode: number; atime: Date | null; mtime: Date | null };
 }
 
 /**
@@ -78,6 +80,11 @@ export async function openInput(path: string): Promise<Input> {
     readable: mapErrors(file.readable, path),
     size: info.isFile ? info.size : undefined,
     label: `'${path}'`,
+    ...(info.isFile && info.mode !== null
+      ? {
+        stat: { mode: info.mode & 0o777, atime: info.atime, mtime: info.mtime },
+      }
+      : {}),
   };
 }
 
@@ -211,6 +218,8 @@ export async function writeOutput(
     force: boolean;
     sparse?: boolean;
     amend?: Amendment;
+    /** The input's mode and times, given to the output as gzip does. */
+    like?: Input["stat"];
   },
 ): Promise<string> {
   if (path === "-") {
@@ -240,8 +249,8 @@ export async function writeOutput(
       path,
     );
   }
-  return await writeFileAtomic(path, data, {
-    mode: 0o600,
+  const written = await writeFileAtomic(path, data, {
+    mode: options.like?.mode ?? 0o600,
     replace: options.force,
     sparse: options.sparse ?? false,
     // The input is kept: like gzip and zstd, no fsync (a stored core from
@@ -249,4 +258,11 @@ export async function writeOutput(
     sync: false,
     ...compact({ amend: options.amend }),
   });
+  const { like } = options;
+  if (like?.mtime) {
+    await Deno.utime(written, like.atime ?? like.mtime, like.mtime).catch(
+      () => {},
+    );
+  }
+  return written;
 }

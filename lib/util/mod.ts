@@ -12,3 +12,4 @@ export * from "./text.ts";
 export * from "./units.ts";
 export * from "./worker_pool.ts";
 export * from "./compact.ts";
+export * from "./words.ts";

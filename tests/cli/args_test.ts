@@ -298,7 +298,20 @@ Deno.test("parseCommand() reads list, info, extract and debug", () => {
     since.kind === "list" && since.since?.toISOString(),
     "2026-11-01T00:00:00.000Z",
   );
-  assert.throws(() => parseCommand(["extract", "a.out"]), /expected '-o FILE'/);
+  // No -o: stdout (main refuses a terminal).
+  assert.deepEqual(parseCommand(["extract", "a.out"]), {
+    kind: "extract",
+    id: "a.out",
+    directory: DEFAULT_DIRECTORY,
+    force: false,
+  });
+  assert.deepEqual(parseCommand(["dump", "a.out", "-o", "x"]), {
+    kind: "extract",
+    id: "a.out",
+    directory: DEFAULT_DIRECTORY,
+    force: false,
+    output: "x",
+  });
   assert.throws(
     () => parseCommand(["list", "--since", "yesterday-ish"]),
     /expected a date like 2026-11-26/,

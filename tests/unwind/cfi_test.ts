@@ -441,3 +441,52 @@ Deno.test("a module without section headers is unwound from PT_GNU_EH_FRAME, as 
     );
   }
 });
+
+Deno.test("ArmExidx reads every .ARM.exidx entry of an armhf program as readelf -u does", async () => {
+  await using dir = await tempDir();
+  const program = `${dir.path}/arm`;
+  await check("arm-linux-gnueabihf-gcc", [
+    "-g",
+    "-O2",
+    "-static",
+    "-pthread",
+    "-o",
+    program,
+    `${TESTDATA}/unwind/unwind.c`,
+  ]);
+  using file = await Deno.open(program);
+  const image = await loadModuleFile(file, { path: program, start: 0n });
+  const exidx = image.exidx!;
+  assert.ok(exidx, image.error);
+  // readelf -u: an entry's address line, then `[cantunwind]` or the
+  // opcode lines (their leading 0x.. bytes), compact or generic.
+  const text = await check("readelf", ["-u", program]);
+  const entries = text.split("\n\n").flatMap((block) => {
+    const head = /^(0x[0-9a-f]+) <[^>]*>: (.*)$/m.exec(block);
+    if (head === null) return [];
+    const opcodes = [...block.matchAll(/^ {2}((?:0x[0-9a-f]{2} ?)+)/gm)]
+      .flatMap((m) => m[1]!.trim().split(/\s+/).map((b) => parseInt(b, 16)));
+    return [{
+      address: BigInt(head[1]!),
+      cantunwind: head[2]!.includes("[cantunwind]"),
+      generic: block.includes("Personality routine"),
+      opcodes,
+    }];
+  });
+  assert.ok(entries.length > 100, `${entries.length} entries`);
+  assert.ok(entries.some((e) => e.cantunwind));
+  assert.ok(entries.some((e) => e.generic));
+  for (const entry of entries) {
+    const found = exidx.find(entry.address);
+    const where = `at 0x${entry.address.toString(16)}`;
+    if (entry.cantunwind) {
+      assert.deepEqual(found, { kind: "cantunwind" }, where);
+      continue;
+    }
+    assert.equal(found?.kind, "opcodes", where);
+    const ours = [...(found as { opcodes: Uint8Array }).opcodes];
+    // readelf stops at the first `finish` of the padding; we keep them.
+    assert.deepEqual(ours.slice(0, entry.opcodes.length), entry.opcodes, where);
+    assert.ok(ours.slice(entry.opcodes.length).every((b) => b === 0xb0), where);
+  }
+});

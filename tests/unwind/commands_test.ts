@@ -78,6 +78,24 @@ Deno.test("info: a qemu core with --exe is traced from the program; another arch
     frames.slice(0, 4).map((f) => f.function),
     ["crash_level3", "crash_level2", "crash_level1", "main"],
   );
+  // --symbolize on this host: the program's own DWARF gives file and line.
+  const named = JSON.parse(
+    text(
+      (await runMain([
+        "info",
+        fixture.core,
+        "--exe",
+        fixture.program,
+        "--symbolize",
+        "--json",
+      ])).stdout,
+    ),
+  ).backtrace[0].frames as (SidecarThread["frames"][number] & {
+    file?: string;
+    line?: number;
+  })[];
+  assert.equal(named[0]!.function, "crash_level3");
+  assert.match(`${named[0]!.file}:${named[0]!.line}`, /unwind\.c:\d+$/);
   // Without --exe the notes name no file: frame 0 from the registers only.
   const bare = JSON.parse(
     text((await runMain(["info", fixture.core, "--json"])).stdout),

@@ -102,5 +102,7 @@ export async function compressFile(
   return await writeOutput(output, compressed, {
     force,
     amend: compressed.amendment,
+    // The input's mode and times, as gzip keeps them.
+    ...compact({ like: source.stat }),
   });
 }

@@ -49,6 +49,13 @@ export interface DebugOptions {
    */
   debugger?: string;
   /**
+   * More arguments for the debugger, before the program and the core
+   * (`-A`, split as a shell splits words, none run).
+   *
+   * @default {[]}
+   */
+  debuggerArguments?: string[];
+  /**
    * Run the debugger even when the program's build-id is not the one the
    * core recorded (it would show the wrong source); a warning says so.
    *
@@ -141,7 +148,10 @@ export async function debugCore(
       throw error;
     }
     if (signals.received !== undefined) return EXIT_CODES[signals.received];
-    const argv = haveProgram ? [...args, program, core] : [...args, "-c", core];
+    const extra = options.debuggerArguments ?? [];
+    const argv = haveProgram
+      ? [...args, ...extra, program!, core]
+      : [...args, ...extra, "-c", core];
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command(command!, {

@@ -115,8 +115,9 @@ export async function decompressFile(
         // The file sink (or stdout) is done with each chunk before the next.
         transient: true,
       }),
-      // Zero pages become holes, as in the cores the kernel writes.
-      { force, sparse: true },
+      // Zero pages become holes, as in the cores the kernel writes; the
+      // input's mode and times are kept, as gzip -d keeps them.
+      { force, sparse: true, ...compact({ like: source.stat }) },
     );
   } catch (error) {
     if (output === "-" && isClosedReader(error)) return output;

@@ -339,6 +339,10 @@ const SUBCOMMAND_VALUES: Record<string, { value?: string; key: string }> = {
   signature: { value: "0123abcd", key: "signature" },
   symbolize: { key: "symbolize" },
   "debug-dir": { value: "/srv/debug", key: "debugDirs" },
+  "debugger-arguments": {
+    value: "-batch -ex 'thread apply all bt'",
+    key: "debuggerArguments",
+  },
   group: { key: "group" },
   uuid: { value: "0123abcd", key: "uuid" },
 };
@@ -350,6 +354,9 @@ function expectedValue(name: string, value: string | undefined): unknown {
   if (name === "since") return new Date(value);
   // A flag that may be repeated gives every value, in order.
   if (name === "debug-dir") return [value];
+  if (name === "debugger-arguments") {
+    return ["-batch", "-ex", "thread apply all bt"];
+  }
   return value;
 }
 
@@ -363,7 +370,11 @@ Deno.test("parseCommand() accepts each subcommand's flags from SUBCOMMANDS, shor
       SUBCOMMAND_VALUES[f.name]!.value!,
     ]);
     const bare = parseCommand([subcommand.name, "target", ...required]);
-    assert.equal(bare.kind, subcommand.name);
+    // `dump` is `extract` by another name, as in coredumpctl.
+    assert.equal(
+      bare.kind,
+      subcommand.name === "dump" ? "extract" : subcommand.name,
+    );
     for (const f of subcommand.flags) {
       const { value, key } = SUBCOMMAND_VALUES[f.name]!;
       assert.equal(
@@ -381,7 +392,10 @@ Deno.test("parseCommand() accepts each subcommand's flags from SUBCOMMANDS, shor
         ])
       );
       for (const command of results) {
-        assert.equal(command.kind, subcommand.name);
+        assert.equal(
+          command.kind,
+          subcommand.name === "dump" ? "extract" : subcommand.name,
+        );
         assert.deepEqual(
           (command as unknown as Record<string, unknown>)[key],
           expectedValue(f.name, value),
