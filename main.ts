@@ -38,7 +38,7 @@ import {
 } from "./lib/cli/mod.ts";
 import { stampUuid } from "./lib/cli/mod.ts";
 import { readUuid } from "./lib/cli/mod.ts";
-import { usage, writeKernelLog } from "./lib/cli/mod.ts";
+import { subcommandHelp, usage, writeKernelLog } from "./lib/cli/mod.ts";
 import {
   enlargeStdinPipe,
   releaseStdin,
@@ -80,7 +80,11 @@ async function run(command: Command, args: string[]): Promise<number> {
   switch (command.kind) {
     case "help":
       // deno-lint-ignore no-console
-      console.log(USAGE);
+      console.log(
+        command.subcommand === undefined
+          ? USAGE
+          : subcommandHelp(command.subcommand),
+      );
       return 0;
     case "version":
       // deno-lint-ignore no-console
@@ -115,8 +119,22 @@ async function run(command: Command, args: string[]): Promise<number> {
       return 0;
     }
     case "list": {
-      const { kind: _, directory, json: _json, group, ...filter } = command;
-      const rows = listRows(await readCatalog(directory, filter));
+      const {
+        kind: _,
+        directory,
+        json: _json,
+        group,
+        reverse,
+        utc,
+        legend,
+        last,
+        ...filter
+      } = command;
+      let rows = listRows(await readCatalog(directory, filter));
+      if (last !== undefined) {
+        rows = rows.slice(Math.max(0, rows.length - last));
+      }
+      if (reverse) rows.reverse();
       const groups = group ? groupRows(rows) : undefined;
       // deno-lint-ignore no-console
       console.log(
@@ -124,7 +142,11 @@ async function run(command: Command, args: string[]): Promise<number> {
           ? JSON.stringify(groups ?? rows, null, 2)
           : groups
           ? formatGroups(groups)
-          : formatRows(rows),
+          : formatRows(rows, {
+            utc,
+            legend,
+            filtered: Object.keys(filter).length > 0,
+          }),
       );
       return 0;
     }
@@ -190,14 +212,27 @@ async function resolveInfoTarget(
   target: string,
   directory: string,
 ): Promise<string> {
-  if (
-    target.includes("/") ||
-    await Deno.lstat(target).then(() => true, () => false)
-  ) {
-    return target;
+  // A path is a file; a bare name is a stored core first, as an ID.
+  if (target.includes("/")) return target;
+  const here = await Deno.lstat(target).then(() => true, () => false);
+  let record;
+  try {
+    record = await findCore(directory, target);
+  } catch (error) {
+    if (here) return target;
+    throw error;
   }
-  const record = await findCore(directory, target);
-  return join(directory, record.entry.archive ?? record.entry.metadata!);
+  const stored = join(
+    directory,
+    record.entry.archive ?? record.entry.metadata!,
+  );
+  if (here) {
+    // deno-lint-ignore no-console
+    console.error(
+      `gzcoredump: '${target}' is a file here and names a stored core: describing the stored ${stored} (give ./${target} for the file)`,
+    );
+  }
+  return stored;
 }
 
 /** `info --json` of a program: its identity in the sidecar's vocabulary. */

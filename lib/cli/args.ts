@@ -28,7 +28,7 @@ import {
   printable,
   splitWords,
 } from "../util/mod.ts";
-import type { KernelFacts } from "../process/mod.ts";
+import { type KernelFacts, signalName } from "../process/mod.ts";
 import {
   type CatalogFilter,
   DEFAULT_DIRECTORY,
@@ -130,6 +130,14 @@ export interface ListCommand extends CatalogFilter {
   json: boolean;
   /** `--group`: one line per crash signature. */
   group: boolean;
+  /** `-r`: newest first. */
+  reverse: boolean;
+  /** `--utc`: times in UTC, not local. */
+  utc: boolean;
+  /** False for `--no-legend`: no header line. */
+  legend: boolean;
+  /** `-n N` (or `-1`): only the newest N. */
+  last?: number;
 }
 
 /** `extract ID [-o FILE]` (and `dump`): the raw core, sparse. */
@@ -160,6 +168,8 @@ export interface DebugCommand extends DebugOptions {
 export interface HelpCommand {
   /** Which command: `help`. */
   kind: "help";
+  /** A subcommand's own help (`list --help`), when asked for one. */
+  subcommand?: string;
 }
 
 /** Print the version. */
@@ -581,7 +591,7 @@ function parseSubcommand(
       cause: error,
     });
   }
-  if (values.help) return { kind: "help" };
+  if (values.help) return { kind: "help", subcommand: name };
   const least = name === "list" ? 0 : 1;
   if (positionals.length < least || positionals.length > 1) {
     throw new UsageError(
@@ -617,12 +627,19 @@ function parseSubcommand(
         force: values.force === true,
       };
     case "list": {
-      const pid = text("pid");
-      if (pid !== undefined && parseWholeNumber(pid) === undefined) {
-        throw new UsageError(
-          `Cannot use '--pid ${printable(pid)}': expected a whole number`,
-        );
-      }
+      const number = (flag: string) => {
+        const value = text(flag);
+        if (value === undefined) return undefined;
+        const n = parseWholeNumber(value);
+        if (n === undefined) {
+          throw new UsageError(
+            `Cannot use '--${flag} ${
+              printable(value)
+            }': expected a whole number`,
+          );
+        }
+        return n;
+      };
       const signature = text("signature");
       if (signature !== undefined && !/^[0-9a-f]{1,16}$/.test(signature)) {
         throw new UsageError(
@@ -631,21 +648,37 @@ function parseSubcommand(
           }': expected a signature id, up to 16 hex digits`,
         );
       }
-      const since = text("since");
-      let sinceTime: Date | undefined;
-      if (since !== undefined) {
-        sinceTime = parseSince(since);
-      }
+      const time = (flag: string) => {
+        const value = text(flag);
+        return value === undefined ? undefined : parseSince(value, flag);
+      };
+      // As coredumpctl matches: a number is a PID, a path an EXE, anything
+      // else a command name (or the -a name).
+      const match = file === undefined
+        ? {}
+        : /^\d+$/.test(file)
+        ? { pid: Number(file) }
+        : file.includes("/")
+        ? { exe: file }
+        : { program: file };
+      const pid = number("pid");
       return {
         kind: "list",
         directory,
         json: values.json === true,
         group: values.group === true,
+        reverse: values.reverse === true,
+        utc: values.utc === true,
+        legend: values["no-legend"] !== true,
         ...compact({
-          program: file,
-          pid: pid === undefined ? undefined : Number(pid),
-          since: sinceTime,
+          ...match,
+          ...(pid === undefined ? {} : { pid }),
+          uid: number("uid"),
+          signal: signalNumber(text("signal")),
+          since: time("since"),
+          until: time("until"),
           signature,
+          last: values.newest === true ? 1 : number("lines"),
         }),
       };
     }
@@ -691,6 +724,25 @@ function joinDashValues(args: string[]): string[] {
   return joined;
 }
 
+/** `--signal`: a number, or a name with or without `SIG`. */
+function signalNumber(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = parseWholeNumber(text);
+  if (n !== undefined) return n;
+  const name = `SIG${text.toUpperCase().replace(/^SIG/, "")}`;
+  const found = Array.from({ length: 64 }, (_, i) => i + 1).find((n) =>
+    signalName(n) === name
+  );
+  if (found === undefined) {
+    throw new UsageError(
+      `Cannot use '--signal ${
+        printable(text)
+      }': expected a signal number or name like SIGSEGV`,
+    );
+  }
+  return found;
+}
+
 /** `-A "ARGS"`: words split as a shell splits them, none run. */
 function debuggerArguments(text: string | undefined): string[] | undefined {
   if (text === undefined) return undefined;
@@ -706,14 +758,14 @@ function debuggerArguments(text: string | undefined): string[] | undefined {
 }
 
 /** `--since`: an ISO date or time, or a duration ago (`2h`, `3d`). */
-function parseSince(text: string): Date {
+function parseSince(text: string, flag = "since"): Date {
   if (/^\d+(\.\d+)?[smhdw]$/.test(text)) {
     return new Date(Date.now() - parseDuration(text));
   }
   const time = new Date(text);
   if (Number.isNaN(time.getTime())) {
     throw new UsageError(
-      `Cannot use '--since ${
+      `Cannot use '--${flag} ${
         printable(text)
       }': expected a date like 2026-11-26 or 2026-11-26T09:00:00Z, or a time ago like 2h`,
     );

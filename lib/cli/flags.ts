@@ -310,13 +310,22 @@ const force: Flag = { name: "force" };
 export const SUBCOMMANDS: readonly Subcommand[] = [
   {
     name: "list",
-    operand: "[PROGRAM]",
+    operand: "[PID|EXE|COMM]",
+    summary: "one line per stored crash, oldest first, like coredumpctl list",
     flags: [
       path("DIR"),
       { name: "pid", value: "PID" },
+      { name: "uid", value: "UID" },
+      { name: "signal", value: "SIG" },
       { name: "since", value: "TIME" },
+      { name: "until", value: "TIME" },
       { name: "signature", value: "ID" },
       { name: "group" },
+      { name: "reverse", short: "r" },
+      { name: "newest", short: "1" },
+      { name: "lines", short: "n", value: "N" },
+      { name: "utc" },
+      { name: "no-legend" },
       json,
     ],
   },

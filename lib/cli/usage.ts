@@ -157,3 +157,37 @@ export function optionTable(which: "main" | "store" | "usage"): string {
     ),
   ].join("\n");
 }
+
+/**
+ * A subcommand's own help (`gzcoredump list --help`): its usage line, what
+ * it does, and each of its flags.
+ *
+ * @example Usage
+ * ```ts
+ * import { subcommandHelp } from "./usage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const help = subcommandHelp("dump");
+ * assert.match(help, /^usage: gzcoredump dump ID \[-o FILE\]/);
+ * assert.match(help, /coredumpctl dump/);
+ * ```
+ *
+ * @param name The subcommand.
+ * @returns The help text, without a final newline.
+ */
+export function subcommandHelp(name: string): string {
+  const subcommand = SUBCOMMANDS.find((s) => s.name === name);
+  if (subcommand === undefined) return `gzcoredump: no subcommand '${name}'`;
+  const lines = [`usage: gzcoredump ${name} ${subcommandUsage(subcommand)}`];
+  if (subcommand.summary !== undefined) lines.push("", subcommand.summary);
+  lines.push("", "options:");
+  for (const flag of subcommand.flags) {
+    const names = [
+      ...(flag.short === undefined ? [] : [`-${flag.short}`]),
+      `--${flag.name}`,
+    ].join(", ");
+    lines.push(`  ${names}${flag.value === undefined ? "" : ` ${flag.value}`}`);
+  }
+  lines.push("  -h, --help");
+  return lines.join("\n");
+}

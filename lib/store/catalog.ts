@@ -71,6 +71,14 @@ export interface CatalogFilter {
   since?: Date;
   /** Only crashes with this signature (its id, or the start of it). */
   signature?: string;
+  /** Only cores at or before this time. */
+  until?: Date;
+  /** Only cores of this user id. */
+  uid?: number;
+  /** Only cores of this signal (its number). */
+  signal?: number;
+  /** Only cores of this executable (its full path). */
+  exe?: string;
 }
 
 /**
@@ -135,6 +143,15 @@ export async function readCatalog(
       : await readSidecar(join(directory, entry.metadata));
     if (metadata !== undefined) record.metadata = metadata;
     if (filter.since !== undefined && entry.time < filter.since) continue;
+    if (filter.until !== undefined && entry.time > filter.until) continue;
+    if (filter.uid !== undefined && metadata?.uid !== filter.uid) continue;
+    if (filter.signal !== undefined && metadata?.signal !== filter.signal) {
+      continue;
+    }
+    if (
+      filter.exe !== undefined &&
+      metadata?.exe?.replace(/ \(deleted\)$/, "") !== filter.exe
+    ) continue;
     if (filter.pid !== undefined && metadata?.pid !== filter.pid) continue;
     if (
       filter.signature !== undefined &&

@@ -272,9 +272,28 @@ Deno.test("parseCommand() reads list, info, extract and debug", () => {
       directory: "/tmp/s",
       json: true,
       group: false,
+      reverse: false,
+      utc: false,
+      legend: true,
       program: "a.out",
       pid: 42,
     },
+  );
+  // As coredumpctl matches: a number is a PID, a path an EXE.
+  assert.deepEqual(
+    [
+      parseCommand(["list", "4242"]),
+      parseCommand(["list", "/usr/bin/app", "--signal", "abrt", "-1"]),
+    ].map((c) =>
+      c.kind === "list" && [c.pid, c.exe, c.program, c.signal, c.last]
+    ),
+    [[4242, undefined, undefined, undefined, undefined], [
+      undefined,
+      "/usr/bin/app",
+      undefined,
+      6,
+      1,
+    ]],
   );
   assert.deepEqual(parseCommand(["extract", "a.out", "-o", "core"]), {
     kind: "extract",

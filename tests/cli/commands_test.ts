@@ -389,16 +389,17 @@ Deno.test("list: an empty or unstored core has no ratio; a sidecar with archive 
   const table = text((await runMain(["list", "-p", storeDir])).stdout);
   assert.equal(table.trim().split("\n").length, 5, table);
   assert.doesNotMatch(table, /busy/);
-  assert.match(table, /\sempty\s+-\s+0 B\s+-\s+-\s/);
+  // COREFILE says what was kept and why not; then EXE, SIZE, RATIO.
+  assert.match(table, /\smetadata only \(empty core\)\s+empty\s+0 B\s+-\s+-\s/);
   assert.match(
     table,
-    /\szero\s+-\s+0 B\s+-\s+-\s+stored\s+Core_20260101_000000_zero\.gz$/m,
+    /\sstored\s+zero\s+0 B\s+-\s+-\s+Core_20260101_000000_zero\.gz$/m,
   );
   assert.doesNotMatch(table, /\s0x\s/);
-  assert.match(table, /\stiny\s+-\s+1 B\s+0\.\d+x\s/);
+  assert.match(table, /\stiny\s+1 B\s+0\.\dx\s/);
   assert.match(
     table,
-    /\slimited\s+-\s+\S+ B\s+-\s+-\s+metadata only\s+Core_\d{8}_\d{6}_limited\.json$/m,
+    /\smetadata only \(RLIMIT_CORE 0\)\s+limited\s+\S+ B\s+-\s+-\s+Core_\d{8}_\d{6}_limited\.json$/m,
   );
 
   // A sidecar that says no archive was kept is believed, even next to a

@@ -470,7 +470,7 @@ Deno.test({
       assert.equal(list.code, 0, list.stderr);
       assert.match(
         text(list.stdout),
-        /\sSIGABRT\s+installed_crash\s.*stored\s+Core_\d{8}_\d{6}_installed_crash\.gz$/m,
+        /\sSIGABRT\s+stored\s+\S*installed_crash\s.*\sCore_\d{8}_\d{6}_installed_crash\.gz$/m,
       );
       const json = JSON.parse(
         text((await runMain(["list", "-p", `${dir}/crash`, "--json"])).stdout),

@@ -66,16 +66,58 @@ Deno.test("list shows one line per core, newest last, and filters by program, pi
   const lines = text(all.stdout).trim().split("\n");
   assert.match(
     lines[0]!,
-    /^TIME\s+PID\s+SIGNAL\s+PROGRAM\s+FUNCTION\s+SIZE\s+RATIO\s+UUID\s+STATE\s+FILE$/,
+    /^TIME\s+PID\s+UID\s+GID\s+SIG\s+COREFILE\s+EXE\s+SIZE\s+RATIO\s+FUNCTION\s+FILE$/,
   );
   assert.equal(lines.length, 4);
   assert.match(
     lines[1]!,
     // The crash program dereferences NULL in main: its top function.
-    /\s1001\s+SIGSEGV\s+alpha\s+main\s+[\d.]+ MiB\s+[\d.]+x\s+-\s+stored\s+Core_\d{8}_\d{6}_alpha\.gz$/,
+    /\s1001\s+\d+\s+\d+\s+SIGSEGV\s+stored\s+\S+\/alpha\s+[\d.]+ MiB\s+[\d.]+x\s+main\s+Core_\d{8}_\d{6}_alpha\.gz$/,
   );
-  assert.match(lines[2]!, /\s1002\s+SIGABRT\s+beta\s/);
-  assert.match(lines[3]!, /\s1003\s+SIGSEGV\s+alpha\s/);
+  assert.match(
+    lines[2]!,
+    /\s1002\s+\d+\s+\d+\s+SIGABRT\s+stored\s+\S+\/beta\s/,
+  );
+  assert.match(
+    lines[3]!,
+    /\s1003\s+\d+\s+\d+\s+SIGSEGV\s+stored\s+\S+\/alpha\s/,
+  );
+  // Local time by default, UTC with --utc; no header with --no-legend.
+  const tokyo = await runMain(["list", "-p", store, "--no-legend"], {
+    env: { TZ: "Asia/Tokyo" },
+  });
+  const utc = await runMain(["list", "-p", store, "--utc", "--no-legend"], {
+    env: { TZ: "Asia/Tokyo" },
+  });
+  const first = (r: { stdout: Uint8Array }) => text(r.stdout).split("\n")[0]!;
+  const at = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+)/;
+  const local = at.exec(first(tokyo))!;
+  const universal = at.exec(first(utc))!;
+  assert.equal(universal[2], "UTC");
+  assert.equal(local[2], "GMT+9");
+  assert.equal(
+    new Date(`${local[1]!.replace(" ", "T")}+09:00`).getTime(),
+    new Date(`${universal[1]!.replace(" ", "T")}Z`).getTime(),
+  );
+  assert.equal(text(tokyo.stdout).trim().split("\n").length, 3);
+  // Newest first, the newest only, the last two.
+  const pids = async (args: string[]) =>
+    JSON.parse(
+      text((await runMain(["list", "-p", store, "--json", ...args])).stdout),
+    )
+      .map((r: { pid: number }) => r.pid);
+  assert.deepEqual(await pids(["-r"]), [1003, 1002, 1001]);
+  assert.deepEqual(await pids(["-1"]), [1003]);
+  assert.deepEqual(await pids(["-n", "2"]), [1002, 1003]);
+  // Matches as coredumpctl's: a number is a PID, a path an EXE.
+  assert.deepEqual(await pids(["1002"]), [1002]);
+  const { alpha } = await populatedStoreNames(store);
+  assert.deepEqual(await pids([alpha]), [1001, 1003]);
+  assert.deepEqual(await pids(["--signal", "SIGABRT"]), [1002]);
+  assert.deepEqual(await pids(["--signal", "11"]), [1001, 1003]);
+  assert.deepEqual(await pids(["--uid", "0"]), [1001, 1002, 1003]);
+  assert.deepEqual(await pids(["--uid", "4242"]), []);
+  assert.deepEqual(await pids(["--until", "30m"]), [1001, 1002]);
 
   const json = JSON.parse(
     text((await runMain(["list", "-p", store, "--json", "alpha"])).stdout),
@@ -96,7 +138,12 @@ Deno.test("list shows one line per core, newest last, and filters by program, pi
   );
   assert.deepEqual(recent.map((r: { pid: number }) => r.pid), [1003]);
   const none = await runMain(["list", "-p", store, "gamma"]);
-  assert.equal(text(none.stdout).trim(), "No cores stored.");
+  assert.equal(text(none.stdout).trim(), "No cores match.");
+  // list's own help, not the whole usage.
+  const help = text((await runMain(["list", "--help"])).stdout);
+  assert.match(help, /^usage: gzcoredump list \[PID\|EXE\|COMM\] /);
+  assert.match(help, /^ {2}-1, --newest$/m);
+  assert.doesNotMatch(help, /gzcoredump -d -f/);
 });
 
 Deno.test("findCore() takes a file name, a base name or a program name (its newest core)", async () => {
@@ -218,7 +265,10 @@ Deno.test("a crash kept as metadata only is listed, described, and not extracted
   );
   assert.equal(result.code, 0);
   const list = text((await runMain(["list", "-p", store])).stdout);
-  assert.match(list, /metadata only\s+Core_\d{8}_\d{6}_limited\.json$/m);
+  assert.match(
+    list,
+    /metadata only \(RLIMIT_CORE 0\)\s+limited\s+.*\sCore_\d{8}_\d{6}_limited\.json$/m,
+  );
   const info = text((await runMain(["info", "limited", "-p", store])).stdout);
   assert.match(
     info,
@@ -239,3 +289,15 @@ Deno.test("a crash kept as metadata only is listed, described, and not extracted
   );
   assert.deepEqual(await listDir(dir.path), ["store"]);
 });
+
+/** The executables the populated store's cores name. */
+async function populatedStoreNames(store: string): Promise<{ alpha: string }> {
+  for await (const entry of Deno.readDir(store)) {
+    if (!entry.name.endsWith("_alpha.json")) continue;
+    const record = JSON.parse(
+      await Deno.readTextFile(`${store}/${entry.name}`),
+    );
+    return { alpha: record.exe };
+  }
+  throw new Error("no alpha record");
+}

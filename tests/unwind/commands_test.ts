@@ -49,7 +49,7 @@ Deno.test("capture: the sidecar has every thread's trace, crashing thread first;
     );
   }
   const list = text((await runMain(["list", "-p", store])).stdout);
-  assert.match(list, /\sunwind\s+crash_level3\s/);
+  assert.match(list, /\sstored\s+unwind\s+\S+ \S+\s+\S+x\s+crash_level3\s/);
   const info = text(
     (await runMain(["info", "-p", store, name.replace(/\.json$/, ".gz")]))
       .stdout,

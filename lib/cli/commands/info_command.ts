@@ -303,7 +303,12 @@ export function formatDescription(description: FileDescription): string {
       m.machine === null ? "" : `, ELF${m.elf_class} ${machineName(m.machine)}`
     }`,
   );
-  row("Time", m.time);
+  row(
+    "Time",
+    description.container === "raw"
+      ? `${m.time} (the file's modification time: a raw core holds no crash time)`
+      : m.time,
+  );
   row(
     "Process",
     m.pid === null

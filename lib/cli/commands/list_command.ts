@@ -14,6 +14,12 @@ export interface ListRow {
   time: string;
   /** The crashed process's pid, when known. */
   pid: number | null;
+  /** Its real user and group ids, when known. */
+  uid: number | null;
+  /** Its real group id. */
+  gid: number | null;
+  /** The executable's path, when known. */
+  exe: string | null;
   /** The signal's name, when known. */
   signal: string | null;
   /** The program's name (command, `-a` name or executable). */
@@ -39,6 +45,8 @@ export interface ListRow {
   truncated: boolean;
   /** Why the core was not stored or was cut. */
   reason: string | null;
+  /** The sidecar names an archive that is no longer in the store. */
+  missing: boolean;
   /** The archive's (or the sidecar's) file name: an ID for info/extract/debug. */
   file: string;
 }
@@ -60,6 +68,9 @@ export function listRows(records: CoreRecord[]): ListRow[] {
     return {
       time: m?.time ?? entry.time.toISOString(),
       pid: m?.pid ?? null,
+      uid: m?.uid ?? null,
+      gid: m?.gid ?? null,
+      exe: m?.exe ?? null,
       signal: m?.signal_name ?? null,
       program: m?.comm ?? m?.argument ?? null,
       function: topFunction(m),
@@ -72,6 +83,7 @@ export function listRows(records: CoreRecord[]): ListRow[] {
       uuid: m?.uuid?.trim() ?? null,
       truncated: m?.truncated ?? false,
       reason: m?.reason ?? null,
+      missing: entry.archive === undefined && typeof m?.archive === "string",
       file: entry.archive ?? entry.metadata ?? entry.files[0]!,
     };
   });
@@ -87,6 +99,59 @@ function topFunction(m: Partial<CoreMetadata> | undefined): string | null {
   return `${top.module.slice(top.module.lastIndexOf("/") + 1)}+${top.offset}`;
 }
 
+/**
+ * What was kept, with the reason's short form: `stored`, `truncated`,
+ * `metadata only (RLIMIT_CORE 0)`, `missing` (the archive is gone).
+ *
+ * @example Usage
+ * ```ts
+ * import { stateOf } from "./list_command.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const reason = "RLIMIT_CORE of the crashed process is 0 bytes, below one page: metadata only";
+ * assert.equal(stateOf({ stored: null, truncated: false, reason, missing: false }), "metadata only (RLIMIT_CORE 0)");
+ * assert.equal(stateOf({ stored: 10, truncated: true, reason: "cut at 4096 bytes", missing: false }), "truncated (cut at 4096 bytes)");
+ * ```
+ *
+ * @param row The row's storage fields.
+ * @returns The STATE column's text.
+ */
+export function stateOf(
+  row: Pick<ListRow, "stored" | "truncated" | "reason" | "missing">,
+): string {
+  if (row.missing) return "missing";
+  const why = shortReason(row.reason);
+  const state = row.stored === null
+    ? "metadata only"
+    : row.truncated
+    ? "truncated"
+    : "stored";
+  return why === undefined || state === "stored" ? state : `${state} (${why})`;
+}
+
+/** A reason's short form, for the STATE column. */
+function shortReason(reason: string | null): string | undefined {
+  if (reason === null) return undefined;
+  const rlimit = /^RLIMIT_CORE of the crashed process is (\d+) bytes/.exec(
+    reason,
+  );
+  if (rlimit !== null) return `RLIMIT_CORE ${rlimit[1]}`;
+  const forms: [RegExp, string][] = [
+    [/^empty core/, "empty core"],
+    [/--rate|rate limit/, "rate limit"],
+    [/--keep-free/, "--keep-free"],
+    [/--max-use/, "--max-use"],
+    [/--max-size/, "--max-size"],
+    [/no space left|ENOSPC|disk (is )?full/i, "disk full"],
+  ];
+  for (const [pattern, text] of forms) if (pattern.test(reason)) return text;
+  const interrupted = /^interrupted by (\S+)/.exec(reason);
+  if (interrupted !== null) return `interrupted by ${interrupted[1]}`;
+  const cut = /^cut at (\d+) bytes/.exec(reason);
+  if (cut !== null) return `cut at ${cut[1]} bytes`;
+  return reason.length > 28 ? `${reason.slice(0, 27)}…` : reason;
+}
+
 /** One decimal; a ratio under 0.1 (a tiny core) keeps one significant digit. */
 function ratioOf(size: number, stored: number): number {
   const ratio = size / stored;
@@ -95,53 +160,109 @@ function ratioOf(size: number, stored: number): number {
     : Math.round(ratio * 10) / 10;
 }
 
+/** Options for {@linkcode formatRows}. */
+export interface FormatRowsOptions {
+  /**
+   * Times in UTC; else in the local time zone, as coredumpctl shows them.
+   *
+   * @default {false}
+   */
+  utc?: boolean;
+  /**
+   * The header line (`--no-legend` leaves it out).
+   *
+   * @default {true}
+   */
+  legend?: boolean;
+  /**
+   * The rows were filtered: an empty table says "No cores match".
+   *
+   * @default {false}
+   */
+  filtered?: boolean;
+}
+
 /**
- * Formats rows as an aligned table for a person.
+ * Formats rows as an aligned table for a person: TIME, PID, UID, GID, SIG,
+ * COREFILE (what was kept, and why not), EXE, SIZE, RATIO, the top
+ * FUNCTION and the FILE to give info, extract or debug.
  *
  * @param rows The rows.
+ * @param options Time zone, legend, and whether filters were given.
  * @returns The table, without a final newline; a sentence when empty.
  */
-export function formatRows(rows: ListRow[]): string {
-  if (rows.length === 0) return "No cores stored.";
+export function formatRows(
+  rows: ListRow[],
+  options: FormatRowsOptions = {},
+): string {
+  if (rows.length === 0) {
+    return options.filtered ? "No cores match." : "No cores stored.";
+  }
+  const cut = (text: string | null, max: number) =>
+    text === null
+      ? "-"
+      : text.length > max
+      ? `${text.slice(0, max - 1)}…`
+      : text;
   const table = [
     [
       "TIME",
       "PID",
-      "SIGNAL",
-      "PROGRAM",
-      "FUNCTION",
+      "UID",
+      "GID",
+      "SIG",
+      "COREFILE",
+      "EXE",
       "SIZE",
       "RATIO",
-      "UUID",
-      "STATE",
+      "FUNCTION",
       "FILE",
     ],
     ...rows.map((r) => [
-      r.time.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+      formatTime(r.time, options.utc ?? false),
       r.pid === null ? "-" : String(r.pid),
+      r.uid === null ? "-" : String(r.uid),
+      r.gid === null ? "-" : String(r.gid),
       r.signal ?? "-",
-      r.program ?? "-",
-      r.function === null
-        ? "-"
-        : r.function.length > 32
-        ? `${r.function.slice(0, 31)}…`
-        : r.function,
+      stateOf(r),
+      r.exe ?? r.program ?? "-",
       r.size === null ? "-" : formatBytes(r.size),
-      r.ratio === null ? "-" : `${r.ratio}x`,
-      r.uuid === null
-        ? "-"
-        : r.uuid.length > 36
-        ? `${r.uuid.slice(0, 35)}…`
-        : r.uuid,
-      r.stored === null
-        ? "metadata only"
-        : r.truncated
-        ? "truncated"
-        : "stored",
+      r.ratio === null ? "-" : `${r.ratio.toFixed(1)}x`,
+      cut(r.function, 32),
       r.file,
     ]),
   ];
-  return alignTable(table);
+  return alignTable(options.legend === false ? table.slice(1) : table);
+}
+
+/**
+ * A crash's time as the listing shows it: local, with the zone's name, or
+ * UTC.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTime } from "./list_command.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTime("2026-11-26T12:47:45.000Z", true), "2026-11-26 12:47:45 UTC");
+ * ```
+ *
+ * @param iso An ISO 8601 time.
+ * @param utc UTC; else local.
+ * @returns `YYYY-MM-DD HH:MM:SS ZONE`.
+ */
+export function formatTime(iso: string, utc: boolean): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  if (utc) return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  const two = (n: number) => String(n).padStart(2, "0");
+  const zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" })
+    .formatToParts(date).find((p) => p.type === "timeZoneName")?.value ?? "";
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${
+    two(date.getDate())
+  } ${two(date.getHours())}:${two(date.getMinutes())}:${
+    two(date.getSeconds())
+  } ${zone}`;
 }
 
 /** Columns padded to their widest cell, two spaces apart. */
@@ -185,8 +306,8 @@ export interface GroupRow {
  * import assert from "node:assert/strict";
  *
  * const row = (time: string, signature: string | null): ListRow => ({
- *   time, pid: 1, signal: "SIGSEGV", program: "prog", function: "f", signature,
- *   signature_frames: signature === null ? null : ["prog!f"],
+ *   time, pid: 1, uid: 0, gid: 0, exe: "/bin/prog", signal: "SIGSEGV", program: "prog", function: "f", signature,
+ *   signature_frames: signature === null ? null : ["prog!f"], missing: false,
  *   size: 1, stored: 1, ratio: 1, uuid: null, truncated: false, reason: null, file: time,
  * });
  * const groups = groupRows([row("t1", "aa"), row("t2", "bb"), row("t3", "aa"), row("t4", null)]);

@@ -337,6 +337,14 @@ const SUBCOMMAND_VALUES: Record<string, { value?: string; key: string }> = {
   debugger: { value: "/usr/bin/lldb", key: "debugger" },
   exe: { value: "/usr/bin/prog", key: "exe" },
   signature: { value: "0123abcd", key: "signature" },
+  uid: { value: "1000", key: "uid" },
+  signal: { value: "SIGSEGV", key: "signal" },
+  until: { value: "2026-11-27T09:00:00Z", key: "until" },
+  reverse: { key: "reverse" },
+  newest: { key: "last" },
+  lines: { value: "3", key: "last" },
+  utc: { key: "utc" },
+  "no-legend": { key: "legend" },
   symbolize: { key: "symbolize" },
   "debug-dir": { value: "/srv/debug", key: "debugDirs" },
   "debugger-arguments": {
@@ -349,9 +357,15 @@ const SUBCOMMAND_VALUES: Record<string, { value?: string; key: string }> = {
 
 /** What a subcommand's flag is read as. */
 function expectedValue(name: string, value: string | undefined): unknown {
+  // -1 is the newest one; --no-legend turns the legend off.
+  if (name === "newest") return 1;
+  if (name === "no-legend") return false;
   if (value === undefined) return true;
-  if (name === "pid") return Number(value);
-  if (name === "since") return new Date(value);
+  if (name === "pid" || name === "uid" || name === "lines") {
+    return Number(value);
+  }
+  if (name === "since" || name === "until") return new Date(value);
+  if (name === "signal") return 11;
   // A flag that may be repeated gives every value, in order.
   if (name === "debug-dir") return [value];
   if (name === "debugger-arguments") {
@@ -404,7 +418,10 @@ Deno.test("parseCommand() accepts each subcommand's flags from SUBCOMMANDS, shor
       }
       if (results.length === 2) assert.deepEqual(results[1], results[0]);
     }
-    assert.deepEqual(parseCommand([subcommand.name, "-h"]), { kind: "help" });
+    assert.deepEqual(parseCommand([subcommand.name, "-h"]), {
+      kind: "help",
+      subcommand: subcommand.name,
+    });
   }
 });
 
