@@ -7,8 +7,8 @@
 #
 # Installs the executable to PREFIX/bin/gzcoredump (default /usr/local): the
 # one 'deno task build' made (bin/gzcoredump), or --binary PATH; where no
-# binary can be built, --launcher installs a copy of the sources and a small
-# launcher that runs them with this machine's Deno, by absolute paths (the
+# binary can be built, --launcher installs a copy of the sources and of this
+# machine's Deno, and a small launcher that runs them by absolute paths (the
 # kernel starts the helper with no PATH). Creates the store (default
 # /var/crash) with mode 0700, points core_pattern at the tool, sets
 # core_pipe_limit so /proc/<pid> stays readable while the core is read, and
@@ -153,8 +153,13 @@ else
 	run mkdir -p "$root$share"
 	run rm -rf "$root$share/lib"
 	run cp -R "$here/lib" "$here/main.ts" "$here/deno.json" "$root$share/"
+	# A copy of this Deno beside the sources: an npm upgrade or removal of
+	# the one on PATH must not cost a crash.
+	run cp "$deno" "$root$share/deno.new"
+	run chmod 755 "$root$share/deno.new"
+	run mv -f "$root$share/deno.new" "$root$share/deno"
 	write "$root$target.new" "#!/bin/sh
-DENO_DIR=$share/cache DENO_NO_UPDATE_CHECK=1 exec $deno run --allow-all --no-prompt --v8-flags=--max-semi-space-size=1,--expose-gc $share/main.ts \"\$@\""
+DENO_DIR=$share/cache DENO_NO_UPDATE_CHECK=1 exec $share/deno run --allow-all --no-prompt --v8-flags=--max-semi-space-size=1,--expose-gc $share/main.ts \"\$@\""
 fi
 run chmod 755 "$root$target.new"
 run mv -f "$root$target.new" "$root$target"

@@ -47,6 +47,7 @@ import {
 import { compact, errorText } from "./lib/util/mod.ts";
 import { debuginfodFromEnv } from "./lib/debuginfo/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
+import { fstatSync } from "node:fs";
 
 const USAGE = usage(denoJson.version);
 
@@ -94,6 +95,12 @@ async function run(command: Command, args: string[]): Promise<number> {
       return await capture(command, args);
     case "compress": {
       const { kind: _, input, ...options } = command;
+      const toStdout = (options.output ?? (input === "-" ? "-" : "")) === "-";
+      if (toStdout && Deno.stdout.isTerminal() && !options.force) {
+        throw new UsageError(
+          "Cannot write compressed data to a terminal: expected '-o FILE' or stdout redirected (--force writes it anyway), as gzip refuses",
+        );
+      }
       try {
         await compressFile(input, { ...options, ...progressOption() });
       } catch (error) {
@@ -235,6 +242,16 @@ async function resolveInfoTarget(
   return stored;
 }
 
+/** True when file descriptor `fd` is open (the kernel closes all but 0). */
+function descriptorOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `info --json` of a program: its identity in the sidecar's vocabulary. */
 function programJson(
   description: Extract<FileDescription, { kind: "program" }>,
@@ -269,6 +286,13 @@ async function capture(
   if (Deno.stdin.isTerminal()) {
     throw new UsageError(
       "Cannot capture a core from a terminal: '-c' without '-f' reads a core from stdin, as core_pattern pipes it (use '-c -f FILE' to compress a file)",
+    );
+  }
+  // The kernel closes every descriptor but stdin: a stdout that is open,
+  // with no -p, is someone's `gzcoredump -c < file > out.gz`.
+  if (command.defaultDirectory && descriptorOpen(1)) {
+    throw new UsageError(
+      "Cannot capture: stdin is not the kernel's (stdout is open and no -p was given); to compress stdin to stdout use 'gzcoredump -c -f - -o -', to store a core by hand give '-p DIR'",
     );
   }
   // Fewer, larger reads of the kernel's pipe (1 MiB, the default most).

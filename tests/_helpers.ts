@@ -475,3 +475,44 @@ export function mixed(
   }
   return data;
 }
+
+/**
+ * Runs a shell command line on a real terminal, as a user types it: in a
+ * detached tmux session, its pane 200 columns wide. Returns what the pane
+ * showed and the command's exit status.
+ */
+export async function onTerminal(
+  commandLine: string,
+): Promise<{ code: number; shown: string }> {
+  const session = `gzcoredump_${crypto.randomUUID().slice(0, 8)}`;
+  await check("tmux", [
+    "new-session",
+    "-d",
+    "-s",
+    session,
+    "-x",
+    "200",
+    "-y",
+    "50",
+    // Back to ASCII and plain attributes first: a command that wrote binary
+    // to the terminal may have switched its character set.
+    `${commandLine}; s=$?; printf '\\033(B\\033[0m\\n'; echo "EXIT:$s"; sleep 60`,
+  ]);
+  try {
+    const shown = await waitFor(async () => {
+      const pane = await runTool("tmux", [
+        "capture-pane",
+        "-p",
+        "-J",
+        "-t",
+        session,
+      ]);
+      const text = new TextDecoder().decode(pane.stdout);
+      return /EXIT:\d+/.test(text) ? text : undefined;
+    }, 60);
+    const code = Number(/EXIT:(\d+)/.exec(shown)![1]);
+    return { code, shown: shown.replace(/EXIT:\d+[\s\S]*$/, "") };
+  } finally {
+    await runTool("tmux", ["kill-session", "-t", session]);
+  }
+}

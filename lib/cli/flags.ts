@@ -143,8 +143,10 @@ export const FLAGS: readonly Flag[] = [
   },
   {
     name: "force",
-    help: "replace an existing output file",
-    doc: "replace an existing output file (never done otherwise)",
+    help:
+      "replace an existing output file; write compressed data to a terminal",
+    doc:
+      "replace an existing output file (never done otherwise); write compressed data to a terminal (refused otherwise, as gzip refuses it)",
   },
   { name: "pid", short: "P", value: "PID", specifier: "%P", group: "fact" },
   { name: "uid", short: "u", value: "UID", specifier: "%u", group: "fact" },

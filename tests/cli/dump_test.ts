@@ -1,7 +1,7 @@
 /**
  * `extract` without `-o`, and its `dump` alias: the raw core to stdout, as
- * `coredumpctl dump` writes it, unless stdout is a terminal (a pty from
- * `script`), which is refused as gzip refuses it.
+ * `coredumpctl dump` writes it, unless stdout is a terminal (tmux's),
+ * which is refused as gzip refuses it.
  */
 
 import assert from "node:assert/strict";
@@ -9,8 +9,8 @@ import {
   crashCore,
   fileDigest,
   mainCommand,
+  onTerminal,
   runMain,
-  runTool,
   tempDir,
 } from "../_helpers.ts";
 
@@ -33,14 +33,10 @@ Deno.test("dump writes the raw core to stdout, and refuses a terminal without --
       command,
     );
   }
-  // On a terminal: one line, exit 2, and no core bytes written.
+  // On a terminal (tmux): one line, exit 2, and no core bytes written.
   const argv = [...mainCommand(), "dump", "-p", store, "dumped"];
-  const terminal = await runTool("script", [
-    "-qec",
-    argv.map((a) => `'${a}'`).join(" "),
-    "/dev/null",
-  ]);
-  const shown = new TextDecoder().decode(terminal.stdout);
+  const terminal = await onTerminal(argv.map((a) => `'${a}'`).join(" "));
+  const shown = terminal.shown;
   assert.equal(terminal.code, 2, shown);
   assert.match(
     shown,

@@ -4,6 +4,7 @@ import {
   buildCrasher,
   check,
   CORE_PATTERN,
+  fileDigest,
   kernelSettings,
   listDir,
   ROOT,
@@ -454,6 +455,15 @@ Deno.test({
         /^kernel\.core_pattern = \|/m,
       );
       assert.equal((await Deno.stat(`${dir}/crash`)).mode! & 0o777, 0o700);
+      // The launcher runs its own copy of Deno: an npm upgrade or removal
+      // of the one on PATH costs no crash.
+      const share = `${dir}/usr/lib/gzcoredump`;
+      const launcher = await Deno.readTextFile(`${dir}/usr/bin/gzcoredump`);
+      assert.match(launcher, new RegExp(`exec ${share}/deno run `));
+      assert.equal(
+        await fileDigest(`${share}/deno`),
+        await fileDigest(Deno.execPath()),
+      );
 
       const program = await buildCrasher(dir, "installed_crash");
       const crash = await runTool("sh", [
