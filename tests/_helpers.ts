@@ -216,13 +216,17 @@ export async function kernelCore(
   return core;
 }
 
-/** `gcore` of a live process of the crash program, waiting in `pause()`. */
-export async function liveCore(dir: string): Promise<string> {
-  const program = await buildCrasher(dir, "waiter");
+/**
+ * `gcore` of a live process waiting in `pause()` after it printed a line:
+ * `program wait` (by default, the crash program built in `dir`).
+ */
+export async function liveCore(dir: string, program?: string): Promise<string> {
+  program ??= await buildCrasher(dir, "waiter");
   const child = new Deno.Command(program, {
     args: ["wait"],
     stdout: "piped",
     stdin: "null",
+    stderr: "null",
   }).spawn();
   try {
     const reader = child.stdout.getReader();

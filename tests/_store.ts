@@ -5,6 +5,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import {
   check,
   listDir,
@@ -27,6 +28,48 @@ export async function capture(
   return await runMain(["-c", "-p", store, "-t", String(t), ...args], {
     stdin: bytes,
   });
+}
+
+/** A core stored by `-c`: its files' names and its sidecar, parsed. */
+export interface StoredCore {
+  /** The archive's file name (`Core_..._NAME.gz`). */
+  archive: string;
+  /** The sidecar's file name. */
+  sidecar: string;
+  /** The sidecar. */
+  // deno-lint-ignore no-explicit-any
+  metadata: any;
+}
+
+/**
+ * Stores the core file `core` in `store` (created 0700 when missing) as
+ * the kernel's pipe would, with `-a name` and `args`; asserts it worked.
+ */
+export async function storeCore(
+  store: string,
+  core: string,
+  name: string,
+  args: string[] = [],
+  env?: Record<string, string>,
+): Promise<StoredCore> {
+  await Deno.mkdir(store, { mode: 0o700, recursive: true });
+  const result = await runMain(["-c", "-p", store, "-a", name, ...args], {
+    stdin: { path: core },
+    ...(env === undefined ? {} : { env }),
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const archive = (await listDir(store)).filter((n) =>
+    n.startsWith("Core_") && n.endsWith(`_${name}.gz`)
+  ).at(-1);
+  const sidecar = (await listDir(store)).filter((n) =>
+    n.startsWith("Core_") && n.endsWith(`_${name}.json`)
+  ).at(-1);
+  assert.ok(archive !== undefined && sidecar !== undefined, result.stderr);
+  return {
+    archive,
+    sidecar,
+    metadata: JSON.parse(await Deno.readTextFile(`${store}/${sidecar}`)),
+  };
 }
 
 /** The archives in the store, sorted. */

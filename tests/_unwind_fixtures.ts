@@ -17,7 +17,14 @@
  */
 
 import { forgetHostCore, quietQemu } from "./_fixtures.ts";
-import { check, kernelCore, listDir, runTool, TESTDATA } from "./_helpers.ts";
+import {
+  check,
+  kernelCore,
+  listDir,
+  liveCore,
+  runTool,
+  TESTDATA,
+} from "./_helpers.ts";
 
 /** One crashed (or, for `wait`, live) program and its core. */
 export interface UnwindFixture {
@@ -304,7 +311,7 @@ async function buildVariant(
       fixture.core = core;
     } else {
       fixture.core = mode === "wait"
-        ? await gcoreOfWaiting(program, modeDir)
+        ? await liveCore(modeDir, program)
         : await kernelCore(program, [mode], modeDir);
       fixture.coreBy = await coreWriter(fixture.core);
     }
@@ -419,27 +426,6 @@ async function coreWriter(core: string): Promise<"kernel" | "gdb"> {
 
 function align4(size: number): number {
   return (size + 3) & ~3;
-}
-
-/** gcore of `program wait` once it is ready, in its pause(). */
-async function gcoreOfWaiting(program: string, dir: string): Promise<string> {
-  const child = new Deno.Command(program, {
-    args: ["wait"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  try {
-    const reader = child.stdout.getReader();
-    await reader.read(); // "ready"
-    reader.releaseLock();
-    await check("gcore", ["-o", `${dir}/gcore`, String(child.pid)]);
-    return `${dir}/gcore.${child.pid}`;
-  } finally {
-    child.kill("SIGKILL");
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
-  }
 }
 
 /**

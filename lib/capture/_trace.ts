@@ -10,8 +10,6 @@ import type { CoreReport } from "../elf/mod.ts";
 import {
   type Backtrace,
   backtraceCore,
-  type CrashSignature,
-  crashSignature,
   openProcessFiles,
   type ProcessFiles,
   type TraceFrame,
@@ -86,16 +84,6 @@ export function crashedIn(
   if (top === undefined) return undefined;
   const name = signal === undefined ? "" : `${signalName(signal)} `;
   return `${name}in ${frameText(top)}`;
-}
-
-/** The crash's signature, from the crashing thread; undefined without one. */
-export function signatureOf(
-  backtrace: Backtrace | undefined,
-  skip: readonly string[] | undefined,
-): CrashSignature | undefined {
-  const thread = backtrace?.threads.find((t) => t.crashed);
-  if (thread === undefined) return undefined;
-  return crashSignature(thread, skip === undefined ? {} : { skip });
 }
 
 /** All the naming online may take. */

@@ -33,7 +33,7 @@ import { prepare } from "./_prepare.ts";
 
 export { DEFAULT_STORE, PRESSED_LEVEL } from "./_prepare.ts";
 import { coreSource, READ_SIZE } from "./_source.ts";
-import { openByteSource } from "../util/mod.ts";
+import { compact, openByteSource } from "../util/mod.ts";
 import { admitCapture } from "./_admit.ts";
 import { readForNotes, streamArchive } from "./_stream.ts";
 import { describe } from "./_describe.ts";
@@ -42,11 +42,10 @@ import { identifyProgram, Identity } from "./_identify.ts";
 import {
   crashedIn,
   nameOnline,
-  signatureOf,
   takeProcessFiles,
   traceCapture,
 } from "./_trace.ts";
-import type { ProcessFiles } from "../unwind/mod.ts";
+import { backtraceSignature, type ProcessFiles } from "../unwind/mod.ts";
 
 /** Options for {@linkcode captureCore}. */
 export interface CaptureOptions {
@@ -246,7 +245,10 @@ export async function captureCore(
         capture.store.symbolizeOnline,
         capture.warnings,
       ),
-      signature: signatureOf(backtrace, capture.store.signatureSkip),
+      signature: backtraceSignature(
+        backtrace,
+        compact({ skip: capture.store.signatureSkip }),
+      ),
     });
     const top = crashedIn(
       backtrace,

@@ -12,6 +12,7 @@
 
 import { parseArgs } from "node:util";
 import {
+  type Flag,
   flagNames,
   parseArgsOptions,
   parserFlags,
@@ -578,7 +579,7 @@ function parseSubcommand(
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args: joinDashValues(args),
+      args: joinDashValues(args, subcommand.flags),
       options: {
         ...parseArgsOptions(subcommand.flags),
         help: { type: "boolean", short: "h" },
@@ -707,18 +708,19 @@ function parseSubcommand(
 }
 
 /**
- * `-A "-batch -ex bt"`: the debugger's arguments start with a dash, which
- * `parseArgs` takes for an option; given as `--debugger-arguments=...` it
- * takes them as the value they are.
+ * The value of a flag that takes one starting with a dash (`-A "-batch -ex
+ * bt"`), which `parseArgs` takes for an option, joined to its flag as
+ * `--name=value`, where it is the value it is.
  */
-function joinDashValues(args: string[]): string[] {
+function joinDashValues(args: string[], flags: readonly Flag[]): string[] {
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (
-      (arg === "-A" || arg === "--debugger-arguments") && i + 1 < args.length
-    ) {
-      joined.push(`--debugger-arguments=${args[++i]}`);
+    const flag = flags.find((f) =>
+      f.dashValue && (arg === `--${f.name}` || arg === `-${f.short}`)
+    );
+    if (flag !== undefined && i + 1 < args.length) {
+      joined.push(`--${flag.name}=${args[++i]}`);
     } else joined.push(arg);
   }
   return joined;

@@ -41,6 +41,8 @@ export interface Flag {
   readonly required?: boolean;
   /** May be given more than once (subcommands: `info --debug-dir DIR`). */
   readonly multiple?: boolean;
+  /** Its value may start with a dash: `-A "-batch -ex bt"`. */
+  readonly dashValue?: boolean;
 }
 
 /** A subcommand: its operand, its flags and its line of help. */
@@ -361,7 +363,12 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     flags: [
       path("DIR"),
       { name: "debugger", value: "CMD" },
-      { name: "debugger-arguments", short: "A", value: '"ARGS"' },
+      {
+        name: "debugger-arguments",
+        short: "A",
+        value: '"ARGS"',
+        dashValue: true,
+      },
       force,
     ],
     summary: "gdb (or CMD) on the program and core",

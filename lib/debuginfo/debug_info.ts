@@ -12,6 +12,7 @@
 
 import { ByteReader } from "../elf/mod.ts";
 import { CfiFormatError } from "../unwind/mod.ts";
+import { stringAt } from "./_strings.ts";
 
 /** The sections the entries read. */
 export interface DebugInfoSections {
@@ -199,30 +200,11 @@ export class DebugInfo {
   }
 
   #uleb(at: number, r = this.#r): { value: number; next: number } {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      const byte = r.u8(at + i, "LEB128");
-      value += (byte & 0x7f) * scale;
-      scale *= 128;
-      if ((byte & 0x80) === 0) return { value, next: at + i + 1 };
-    }
-    throw this.#error("a LEB128 of more than 10 bytes", at);
+    return r.ulebNumber(at, ".debug_info LEB128");
   }
 
   #sleb(at: number, r = this.#r): { value: bigint; next: number } {
-    let value = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
-      const byte = r.u8(at + i, "LEB128");
-      value |= BigInt(byte & 0x7f) << shift;
-      shift += 7n;
-      if ((byte & 0x80) === 0) {
-        if (byte & 0x40) value -= 1n << shift;
-        return { value, next: at + i + 1 };
-      }
-    }
-    throw this.#error("a LEB128 of more than 10 bytes", at);
+    return r.sleb128(at, ".debug_info LEB128");
   }
 
   /** Every unit's header and root entry (its ranges). */
@@ -450,7 +432,7 @@ export class DebugInfo {
       case 0x1f: { // line_strp
         const v = off();
         return {
-          value: cString(
+          value: stringAt(
             form === 0x0e ? this.#sections.str : this.#sections.lineStr,
             Number(v.value),
           ),
@@ -541,7 +523,7 @@ export class DebugInfo {
     const offset = unit.offsetSize === 8
       ? Number(r.u64(at, "str_offsets"))
       : r.u32(at, "str_offsets");
-    return cString(this.#sections.str, offset);
+    return stringAt(this.#sections.str, offset);
   }
 
   #address(unit: Unit, value: Value | undefined): bigint | undefined {
@@ -720,16 +702,4 @@ function readN(r: ByteReader, at: number, size: number): number {
       2 ** (8 * (r.littleEndian ? i : size - 1 - i));
   }
   return value;
-}
-
-function cString(
-  table: Uint8Array | undefined,
-  offset: number,
-): string | undefined {
-  if (table === undefined || offset >= table.length) return undefined;
-  let end = table.indexOf(0, offset);
-  if (end === -1) end = table.length;
-  return new TextDecoder().decode(
-    table.subarray(offset, Math.min(end, offset + 4096)),
-  );
 }

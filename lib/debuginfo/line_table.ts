@@ -9,6 +9,7 @@
 import { inflateSync } from "node:zlib";
 import { ByteReader } from "../elf/mod.ts";
 import { CfiFormatError } from "../unwind/mod.ts";
+import { stringAt } from "./_strings.ts";
 
 /** The sections a line table reads. */
 export interface LineSections {
@@ -422,35 +423,18 @@ class Reader {
   }
 
   uleb(): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      const byte = this.u8();
-      value += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) return value;
-      scale *= 128;
-    }
-    throw new CfiFormatError(
-      `Cannot read .debug_line at 0x${
-        this.at.toString(16)
-      }: a LEB128 of more than 10 bytes`,
-    );
+    return this.#leb(this.#r.ulebNumber(this.at, ".debug_line LEB128"));
   }
 
   sleb(): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      const byte = this.u8();
-      value += (byte & 0x7f) * scale;
-      scale *= 128;
-      if ((byte & 0x80) === 0) return byte & 0x40 ? value - scale : value;
-    }
-    throw new CfiFormatError(
-      `Cannot read .debug_line at 0x${
-        this.at.toString(16)
-      }: a LEB128 of more than 10 bytes`,
-    );
+    const { value, next } = this.#r.sleb128(this.at, ".debug_line LEB128");
+    return this.#leb({ value: Number(value), next });
+  }
+
+  /** Moves past a LEB128, which must end inside the unit. */
+  #leb(read: { value: number; next: number }): number {
+    this.#take(read.next - this.at);
+    return read.value;
   }
 
   cString(): string {
@@ -485,12 +469,7 @@ function formString(
     case 0x0e: { // DW_FORM_strp
       const offset = offsetSize === 8 ? Number(c.u64()) : c.u32();
       const table = form === 0x1f ? sections.lineStr : sections.str;
-      if (table === undefined || offset >= table.length) return "?";
-      let stop = table.indexOf(0, offset);
-      if (stop === -1) stop = table.length;
-      return new TextDecoder().decode(
-        table.subarray(offset, Math.min(stop, offset + 4096)),
-      );
+      return stringAt(table, offset) ?? "?";
     }
     default:
       skipForm(c, form, offsetSize);

@@ -119,6 +119,55 @@ export class ByteReader {
     return this.#bytes.subarray(offset, offset + length);
   }
 
+  /**
+   * An unsigned LEB128 number (DWARF's variable-length numbers), of at most
+   * 10 bytes: its value, and where the next field starts.
+   */
+  uleb128(offset: number, field: string): { value: bigint; next: number } {
+    let value = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      const byte = this.u8(offset + i, field);
+      value |= BigInt(byte & 0x7f) << shift;
+      if ((byte & 0x80) === 0) {
+        return { value: BigInt.asUintN(64, value), next: offset + i + 1 };
+      }
+      shift += 7n;
+    }
+    throw this.#tooLong(offset, field);
+  }
+
+  /** A signed LEB128 number, of at most 10 bytes, and where the next field starts. */
+  sleb128(offset: number, field: string): { value: bigint; next: number } {
+    let value = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      const byte = this.u8(offset + i, field);
+      value |= BigInt(byte & 0x7f) << shift;
+      shift += 7n;
+      if ((byte & 0x80) === 0) {
+        if (byte & 0x40) value -= 1n << shift;
+        return { value: BigInt.asIntN(64, value), next: offset + i + 1 };
+      }
+    }
+    throw this.#tooLong(offset, field);
+  }
+
+  /** An unsigned LEB128 number that is a length, a count or an index. */
+  ulebNumber(offset: number, field: string): { value: number; next: number } {
+    const { value, next } = this.uleb128(offset, field);
+    return { value: safeNumber(value, field, this.#baseOffset + offset), next };
+  }
+
+  #tooLong(offset: number, field: string): ElfFormatError {
+    return new ElfFormatError(
+      `Cannot read ${field}: expected a LEB128 of at most 10 bytes at offset ${
+        hex(this.#baseOffset + offset)
+      }, found a longer one`,
+      this.#baseOffset + offset,
+    );
+  }
+
   /** A NUL-terminated string of at most `max` bytes, decoded as UTF-8. */
   cString(offset: number, max: number, field: string): string {
     this.#check(offset, 1, field);

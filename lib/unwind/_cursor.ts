@@ -116,50 +116,26 @@ export class Cursor {
 
   /** An unsigned LEB128 number (at most 64 bits). */
   uleb(field: string): bigint {
-    let value = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
-      const byte = this.u8(field);
-      value |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) return BigInt.asUintN(64, value);
-      shift += 7n;
-    }
-    throw this.error(
-      `${field}: expected an unsigned LEB128 of at most 10 bytes, found a longer one`,
-      this.at - 10,
-    );
+    const { value, next } = this.#reader.uleb128(this.at, this.#field(field));
+    this.at = next;
+    return value;
   }
 
   /** An unsigned LEB128 number that must fit a safe integer. */
   ulebNumber(field: string): number {
-    const start = this.at;
-    const value = this.uleb(field);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw this.error(
-        `${field}: expected a length or index, found ${value}`,
-        start,
-      );
-    }
-    return Number(value);
+    const { value, next } = this.#reader.ulebNumber(
+      this.at,
+      this.#field(field),
+    );
+    this.at = next;
+    return value;
   }
 
   /** A signed LEB128 number (at most 64 bits). */
   sleb(field: string): bigint {
-    let value = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
-      const byte = this.u8(field);
-      value |= BigInt(byte & 0x7f) << shift;
-      shift += 7n;
-      if ((byte & 0x80) === 0) {
-        if (byte & 0x40) value -= 1n << shift;
-        return BigInt.asIntN(64, value);
-      }
-    }
-    throw this.error(
-      `${field}: expected a signed LEB128 of at most 10 bytes, found a longer one`,
-      this.at - 10,
-    );
+    const { value, next } = this.#reader.sleb128(this.at, this.#field(field));
+    this.at = next;
+    return value;
   }
 
   /**

@@ -214,11 +214,12 @@ class AddressSpace {
     this.#memory = [...report.memory].sort((a, b) =>
       a.address < b.address ? -1 : 1
     );
-    this.#modules = [...report.modules];
+    this.#modules = [...report.modules].sort(byStart);
     const header = report.header!;
+    // Executable segments by address: a stack scan asks of every word.
     const code = report.programs.filter((p) =>
       p.type === PT_LOAD && (p.flags & 1) !== 0
-    );
+    ).map((p) => ({ start: p.vaddr, end: p.vaddr + p.memsz })).sort(byStart);
     let highest = 0n;
     for (const p of report.programs) {
       if (p.type === PT_LOAD && p.vaddr + p.memsz > highest) {
@@ -231,7 +232,7 @@ class AddressSpace {
       read: (address, size) => this.#read(address, size),
       module: (address) => this.#image(address),
       isCode: (address) =>
-        code.some((p) => p.vaddr <= address && address < p.vaddr + p.memsz) &&
+        rangeAt(code, address) !== undefined &&
         this.#moduleAt(address) !== undefined,
     };
     // A Thumb return address has bit 0 set: the code is at the even one.
@@ -310,7 +311,7 @@ class AddressSpace {
   }
 
   #moduleAt(address: bigint): CoreModule | undefined {
-    return this.#modules.find((m) => m.start <= address && address < m.end);
+    return rangeAt(this.#modules, address);
   }
 
   #image(address: bigint): Promise<ModuleImage | undefined> {
@@ -353,7 +354,8 @@ class AddressSpace {
         if (p.vaddr + p.memsz + bias > end) end = p.vaddr + p.memsz + bias;
       }
       if (start !== undefined) {
-        this.#modules.unshift({ path: exe, start, end });
+        this.#modules.push({ path: exe, start, end });
+        this.#modules.sort(byStart);
       }
     } catch {
       // The program cannot be read: its frames stay unnamed.
@@ -452,6 +454,35 @@ class AddressSpace {
       error: failures.join("; ") || "no file to read",
     };
   }
+}
+
+/** Orders ranges by their start. */
+function byStart(a: { start: bigint }, b: { start: bigint }): number {
+  return a.start < b.start ? -1 : a.start > b.start ? 1 : 0;
+}
+
+/**
+ * The range of `sorted` (by start) that holds `address`: the last to start
+ * at or below it, or one of the few before it where ranges overlap.
+ */
+function rangeAt<T extends { start: bigint; end: bigint }>(
+  sorted: readonly T[],
+  address: bigint,
+): T | undefined {
+  let low = 0;
+  let high = sorted.length - 1;
+  let found = -1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (sorted[middle]!.start <= address) {
+      found = middle;
+      low = middle + 1;
+    } else high = middle - 1;
+  }
+  for (let i = found; i >= 0 && i > found - 8; i--) {
+    if (address < sorted[i]!.end) return sorted[i];
+  }
+  return undefined;
 }
 
 /** Module files and thread names, taken from a live process. */

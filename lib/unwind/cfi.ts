@@ -448,7 +448,7 @@ export class CallFrameInfo {
       : body.ulebNumber("return_address_register");
     if (returnAddressRegister > MAX_REGISTER) {
       throw body.error(
-        `expected a return address register under ${MAX_REGISTER}, found ${returnAddressRegister}`,
+        `expected a return address register of at most ${MAX_REGISTER}, found ${returnAddressRegister}`,
       );
     }
     const cie: Cie = {
@@ -563,7 +563,7 @@ function execute(fde: Fde, pc: bigint): CfaRow {
       const number = Number(value);
       if (number > MAX_REGISTER) {
         throw c.error(
-          `expected a register number under ${MAX_REGISTER}, found ${value}`,
+          `expected a register number of at most ${MAX_REGISTER}, found ${value}`,
           at,
         );
       }
@@ -571,6 +571,12 @@ function execute(fde: Fde, pc: bigint): CfaRow {
     };
     const set = (register: number, rule: RegisterRule) =>
       state.registers.set(register, rule);
+    // An instruction's operands: a register, a factored offset, a block.
+    let at = 0;
+    const register = () => reg(c.uleb("register"), at);
+    const factored = (signed: boolean) =>
+      (signed ? c.sleb("offset") : c.uleb("offset")) * cie.dataAlign;
+    const block = (name: string) => c.bytes(c.ulebNumber("length"), name);
     const cfaRegister = (at: number) => {
       if (state.cfa?.kind !== "register") {
         throw c.error(
@@ -581,7 +587,7 @@ function execute(fde: Fde, pc: bigint): CfaRow {
       return state.cfa;
     };
     while (!c.done) {
-      const at = c.at;
+      at = c.at;
       const op = c.u8("CFA instruction");
       const low = op & 0x3f;
       switch (op & 0xc0) {
@@ -589,10 +595,7 @@ function execute(fde: Fde, pc: bigint): CfaRow {
           if (advance(BigInt(low))) return;
           continue;
         case 0x80: // DW_CFA_offset
-          set(reg(low, at), {
-            kind: "offset",
-            offset: c.uleb("offset") * cie.dataAlign,
-          });
+          set(reg(low, at), { kind: "offset", offset: factored(false) });
           continue;
         case 0xc0: // DW_CFA_restore
           restore(reg(low, at));
@@ -624,25 +627,21 @@ function execute(fde: Fde, pc: bigint): CfaRow {
         case 0x04:
           if (advance(BigInt(c.u32("DW_CFA_advance_loc4")))) return;
           break;
-        case 0x05: {
-          const r = reg(c.uleb("register"), at);
-          set(r, { kind: "offset", offset: c.uleb("offset") * cie.dataAlign });
+        case 0x05: // DW_CFA_offset_extended
+          set(register(), { kind: "offset", offset: factored(false) });
           break;
-        }
         case 0x06:
-          restore(reg(c.uleb("register"), at));
+          restore(register());
           break;
         case 0x07:
-          set(reg(c.uleb("register"), at), { kind: "undefined" });
+          set(register(), { kind: "undefined" });
           break;
         case 0x08:
-          set(reg(c.uleb("register"), at), { kind: "same" });
+          set(register(), { kind: "same" });
           break;
-        case 0x09: {
-          const r = reg(c.uleb("register"), at);
-          set(r, { kind: "register", register: reg(c.uleb("register"), at) });
+        case 0x09:
+          set(register(), { kind: "register", register: register() });
           break;
-        }
         case 0x0a: // DW_CFA_remember_state
           if (remembered.length >= MAX_REMEMBERED) {
             throw c.error(
@@ -669,17 +668,19 @@ function execute(fde: Fde, pc: bigint): CfaRow {
           state.raSigned = saved.raSigned;
           break;
         }
-        case 0x0c: {
-          const register = reg(c.uleb("register"), at);
-          state.cfa = { kind: "register", register, offset: c.uleb("offset") };
+        case 0x0c: // DW_CFA_def_cfa
+          state.cfa = {
+            kind: "register",
+            register: register(),
+            offset: c.uleb("offset"),
+          };
           break;
-        }
-        case 0x0d: {
+        case 0x0d: { // DW_CFA_def_cfa_register
           // Keeps the offset; MIPS CIEs name the register first, offset 0.
-          const register = reg(c.uleb("register"), at);
+          const r = register();
           state.cfa = state.cfa === undefined
-            ? { kind: "register", register, offset: 0n }
-            : { ...cfaRegister(at), register };
+            ? { kind: "register", register: r, offset: 0n }
+            : { ...cfaRegister(at), register: r };
           break;
         }
         case 0x0e:
@@ -688,78 +689,49 @@ function execute(fde: Fde, pc: bigint): CfaRow {
         case 0x0f:
           state.cfa = {
             kind: "expression",
-            expression: c.bytes(
-              c.ulebNumber("length"),
-              "DW_CFA_def_cfa_expression",
-            ),
+            expression: block("DW_CFA_def_cfa_expression"),
           };
           break;
-        case 0x10: {
-          const r = reg(c.uleb("register"), at);
-          set(r, {
+        case 0x10:
+          set(register(), {
             kind: "expression",
-            expression: c.bytes(c.ulebNumber("length"), "DW_CFA_expression"),
+            expression: block("DW_CFA_expression"),
           });
           break;
-        }
-        case 0x11: {
-          const r = reg(c.uleb("register"), at);
-          set(r, { kind: "offset", offset: c.sleb("offset") * cie.dataAlign });
+        case 0x11: // DW_CFA_offset_extended_sf
+          set(register(), { kind: "offset", offset: factored(true) });
           break;
-        }
-        case 0x12: {
-          const register = reg(c.uleb("register"), at);
+        case 0x12: // DW_CFA_def_cfa_sf
           state.cfa = {
             kind: "register",
-            register,
-            offset: c.sleb("offset") * cie.dataAlign,
+            register: register(),
+            offset: factored(true),
           };
           break;
-        }
         case 0x13:
-          state.cfa = {
-            ...cfaRegister(at),
-            offset: c.sleb("offset") * cie.dataAlign,
-          };
+          state.cfa = { ...cfaRegister(at), offset: factored(true) };
           break;
-        case 0x14: {
-          const r = reg(c.uleb("register"), at);
-          set(r, {
-            kind: "val_offset",
-            offset: c.uleb("offset") * cie.dataAlign,
-          });
+        case 0x14:
+          set(register(), { kind: "val_offset", offset: factored(false) });
           break;
-        }
-        case 0x15: {
-          const r = reg(c.uleb("register"), at);
-          set(r, {
-            kind: "val_offset",
-            offset: c.sleb("offset") * cie.dataAlign,
-          });
+        case 0x15:
+          set(register(), { kind: "val_offset", offset: factored(true) });
           break;
-        }
-        case 0x16: {
-          const r = reg(c.uleb("register"), at);
-          set(r, {
+        case 0x16:
+          set(register(), {
             kind: "val_expression",
-            expression: c.bytes(
-              c.ulebNumber("length"),
-              "DW_CFA_val_expression",
-            ),
+            expression: block("DW_CFA_val_expression"),
           });
           break;
-        }
         case 0x2d: // DW_CFA_AARCH64_negate_ra_state (DW_CFA_GNU_window_save)
           state.raSigned = !state.raSigned;
           break;
         case 0x2e: // DW_CFA_GNU_args_size
           c.uleb("DW_CFA_GNU_args_size");
           break;
-        case 0x2f: {
-          const r = reg(c.uleb("register"), at);
-          set(r, { kind: "offset", offset: -c.uleb("offset") * cie.dataAlign });
+        case 0x2f: // DW_CFA_GNU_negative_offset_extended
+          set(register(), { kind: "offset", offset: -factored(false) });
           break;
-        }
         default:
           throw c.error(
             `expected a CFA instruction, found 0x${op.toString(16)}`,

@@ -9,7 +9,7 @@
  */
 
 import { createHash } from "node:crypto";
-import type { ThreadTrace } from "./backtrace.ts";
+import type { Backtrace, ThreadTrace } from "./backtrace.ts";
 
 /**
  * Functions that only report a crash, skipped (with everything above them)
@@ -124,6 +124,32 @@ export function crashSignature(
   const id = createHash("sha256").update(taken.join("\n")).digest("hex")
     .slice(0, 16);
   return { id, frames: taken };
+}
+
+/**
+ * The signature of a whole trace: its crashing thread's.
+ *
+ * @example Usage
+ * ```ts
+ * import { backtraceSignature } from "./signature.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const frame = { pc: 0x1139n, trust: "context" as const, module: "/bin/p", offset: 0x139n, function: "f" };
+ * const trace = { threads: [{ tid: 2, crashed: false, frames: [] }, { tid: 1, crashed: true, frames: [frame] }] };
+ * assert.deepEqual(backtraceSignature(trace)?.frames, ["p!f"]);
+ * assert.equal(backtraceSignature(undefined), undefined);
+ * ```
+ *
+ * @param backtrace The trace, if there is one.
+ * @param options More functions to skip; how many frames to take.
+ * @returns The signature, or undefined without a crashing thread's frames.
+ */
+export function backtraceSignature(
+  backtrace: Backtrace | undefined,
+  options: CrashSignatureOptions = {},
+): CrashSignature | undefined {
+  const thread = backtrace?.threads.find((t) => t.crashed);
+  return thread === undefined ? undefined : crashSignature(thread, options);
 }
 
 function glob(pattern: string): RegExp {

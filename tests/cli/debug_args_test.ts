@@ -5,23 +5,14 @@
 
 import assert from "node:assert/strict";
 import { buildCrasher, kernelCore, runMain, tempDir } from "../_helpers.ts";
+import { storeCore } from "../_store.ts";
 
 Deno.test("debug -A gives gdb quoted arguments whole: -batch -ex 'thread apply all bt'", async () => {
   await using dir = await tempDir();
   const program = await buildCrasher(dir.path, "quoted");
   const core = await kernelCore(program, ["tiny"], dir.path);
   const store = `${dir.path}/store`;
-  await Deno.mkdir(store, { mode: 0o700 });
-  const stored = await runMain([
-    "-c",
-    "-p",
-    store,
-    "-E",
-    program.replaceAll("/", "!"),
-    "-a",
-    "quoted",
-  ], { stdin: { path: core } });
-  assert.equal(stored.code, 0, stored.stderr);
+  await storeCore(store, core, "quoted", ["-E", program.replaceAll("/", "!")]);
   const result = await runMain([
     "debug",
     "-p",

@@ -13,16 +13,13 @@ import {
   runMain,
   tempDir,
 } from "../_helpers.ts";
+import { storeCore } from "../_store.ts";
 
 Deno.test("dump writes the raw core to stdout, and refuses a terminal without --force", async () => {
   await using dir = await tempDir();
   const core = await crashCore(dir.path);
   const store = `${dir.path}/store`;
-  await Deno.mkdir(store, { mode: 0o700 });
-  const stored = await runMain(["-c", "-p", store, "-a", "dumped"], {
-    stdin: { path: core },
-  });
-  assert.equal(stored.code, 0, stored.stderr);
+  await storeCore(store, core, "dumped");
   for (const command of ["dump", "extract"]) {
     const result = await runMain([command, "-p", store, "dumped"]);
     assert.equal(result.code, 0, result.stderr);

@@ -6,16 +6,13 @@
 
 import assert from "node:assert/strict";
 import { crashCore, runMain, tempDir } from "../_helpers.ts";
+import { storeCore } from "../_store.ts";
 
 Deno.test("info app: the stored core wins over ./app, and says so; a raw core's time is the file's", async () => {
   await using dir = await tempDir();
   const core = await crashCore(dir.path);
   const store = `${dir.path}/store`;
-  await Deno.mkdir(store, { mode: 0o700 });
-  const stored = await runMain(["-c", "-p", store, "-a", "app"], {
-    stdin: { path: core },
-  });
-  assert.equal(stored.code, 0, stored.stderr);
+  await storeCore(store, core, "app");
   await Deno.copyFile("/bin/true", `${dir.path}/app`);
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   const byName = await runMain(["info", "app", "-p", store], {

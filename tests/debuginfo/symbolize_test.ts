@@ -16,6 +16,7 @@ import {
   TESTDATA,
   waitFor,
 } from "../_helpers.ts";
+import { storeCore } from "../_store.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -57,16 +58,7 @@ async function strippedCrash(
   await check("strip", ["-o", program, full]);
   const core = await kernelCore(program, ["segv"], dir);
   const store = `${dir}/store`;
-  await Deno.mkdir(store, { mode: 0o700 });
-  const stored = await runMain(["-c", "-p", store, "-a", "prog"], {
-    stdin: { path: core },
-  });
-  assert.equal(stored.code, 0, stored.stderr);
-  const name = (await Array.fromAsync(Deno.readDir(store))).map((e) => e.name)
-    .find((n) => n.startsWith("Core_") && n.endsWith(".gz"))!;
-  const metadata = JSON.parse(
-    await Deno.readTextFile(`${store}/${name.replace(/\.gz$/, ".json")}`),
-  );
+  const { archive: name, metadata } = await storeCore(store, core, "prog");
   return { full, debug, debugDir, program, store, name, metadata, core };
 }
 
@@ -185,21 +177,11 @@ Deno.test("symbolize: a stripped program's frames are named through a real debug
     ]);
     assert.deepEqual(ours, addr2line);
     // Named at capture time too, with --symbolize-online.
-    const online = await runMain([
-      "-c",
-      "-p",
-      store,
-      "-a",
-      "online",
+    const online = await storeCore(store, crash.core, "online", [
       "--symbolize-online",
       url,
-    ], { stdin: { path: crash.core }, env });
-    assert.equal(online.code, 0, online.stderr);
-    const sidecar = (await Array.fromAsync(Deno.readDir(store)))
-      .map((e) => e.name).find((n) => n.endsWith("_online.json"))!;
-    const onlineFrames = JSON.parse(
-      await Deno.readTextFile(`${store}/${sidecar}`),
-    ).backtrace[0].frames as Frame[];
+    ], env);
+    const onlineFrames = online.metadata.backtrace[0].frames as Frame[];
     assert.equal(onlineFrames[0]!.function, "crash_level3");
     assert.match(onlineFrames[0]!.file!, /unwind\.c$/);
     const cached = `${cache}/gzcoredump/debuginfod/${buildId}/debuginfo`;
@@ -371,16 +353,7 @@ int main(void) { outer(0); return 0; }
     await check("strip", ["-o", program, full]);
     const core = await kernelCore(program, [], dir.path);
     const store = `${dir.path}/store`;
-    await Deno.mkdir(store, { mode: 0o700 });
-    const stored = await runMain(["-c", "-p", store, "-a", "inl"], {
-      stdin: { path: core },
-    });
-    assert.equal(stored.code, 0, stored.stderr);
-    const name = (await Array.fromAsync(Deno.readDir(store))).map((e) => e.name)
-      .find((n) => n.endsWith("_inl.gz"))!;
-    const metadata = JSON.parse(
-      await Deno.readTextFile(`${store}/${name.replace(/\.gz$/, ".json")}`),
-    );
+    const { archive: name, metadata } = await storeCore(store, core, "inl");
     await buildIdTree(`${dir.path}/tree`, metadata.build_id, debug);
     const [top] = await info(
       [name, "-p", store, "--debug-dir", `${dir.path}/tree`],

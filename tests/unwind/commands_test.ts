@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { check, kernelCore, runMain, tempDir, TESTDATA } from "../_helpers.ts";
 import { archFixtures } from "../_fixtures.ts";
+import { storeCore } from "../_store.ts";
 import type { ThreadEntry } from "../../lib/store/mod.ts";
 import { unwindFixtures } from "../_unwind_fixtures.ts";
 
@@ -21,14 +22,11 @@ Deno.test("capture: the sidecar has every thread's trace, crashing thread first;
     f.name === "x86_64-O2-threads"
   )!;
   const store = `${dir.path}/store`;
-  await Deno.mkdir(store, { mode: 0o700 });
-  const result = await runMain(["-c", "-p", store, "-a", "threads"], {
-    stdin: { path: fixture.core },
-  });
-  assert.equal(result.code, 0, result.stderr);
-  const name = (await Array.fromAsync(Deno.readDir(store))).map((e) => e.name)
-    .find((n) => n.startsWith("Core_") && n.endsWith(".json"))!;
-  const metadata = JSON.parse(await Deno.readTextFile(`${store}/${name}`));
+  const { sidecar: name, metadata } = await storeCore(
+    store,
+    fixture.core,
+    "threads",
+  );
   const threads = metadata.backtrace as SidecarThread[];
   assert.equal(metadata.threads, 4);
   assert.equal(threads.length, 4);
@@ -140,17 +138,7 @@ Deno.test("debug: refuses a program whose build-id is not the core's, and --forc
   await check("gcc", ["-g", "-O0", "-o", program, `${TESTDATA}/crash.c`]);
   const core = await kernelCore(program, ["tiny"], dir.path);
   const store = `${dir.path}/store`;
-  await Deno.mkdir(store, { mode: 0o700 });
-  const stored = await runMain([
-    "-c",
-    "-p",
-    store,
-    "-E",
-    program.replaceAll("/", "!"),
-    "-a",
-    "prog",
-  ], { stdin: { path: core } });
-  assert.equal(stored.code, 0, stored.stderr);
+  await storeCore(store, core, "prog", ["-E", program.replaceAll("/", "!")]);
   // The same program works.
   const same = await runMain([
     "debug",
@@ -213,26 +201,16 @@ Deno.test("signatures: the same bug under ASLR shares one, three bugs give three
     `${TESTDATA}/unwind/unwind.c`,
   ]);
   const store = `${dir.path}/store`;
-  await Deno.mkdir(store, { mode: 0o700 });
   const crash = async (mode: string, run: number, extra: string[] = []) => {
     const work = `${dir.path}/${mode}-${run}`;
     await Deno.mkdir(work);
     const core = await kernelCore(program, [mode], work);
-    const result = await runMain([
-      "-c",
-      "-p",
-      store,
+    const stored = await storeCore(store, core, `${mode}${run}`, [
       "-t",
       String(1_800_000_000 + run),
-      "-a",
-      `${mode}${run}`,
       ...extra,
-    ], { stdin: { path: core } });
-    assert.equal(result.code, 0, result.stderr);
-    const name = (await Array.fromAsync(Deno.readDir(store)))
-      .map((e) => e.name)
-      .find((n) => n.endsWith(`_${mode}${run}.json`))!;
-    return JSON.parse(await Deno.readTextFile(`${store}/${name}`));
+    ]);
+    return stored.metadata;
   };
   const first = await crash("segv", 1);
   const second = await crash("segv", 2);

@@ -21,8 +21,8 @@ import { type ProgramInfo, readProgramInfo } from "../../elf/mod.ts";
 import {
   type Backtrace,
   backtraceCore,
+  backtraceSignature,
   type CrashSignature,
-  crashSignature,
 } from "../../unwind/mod.ts";
 import { compact } from "../../util/mod.ts";
 import {
@@ -218,8 +218,7 @@ async function describeWhole(
 function traced(
   backtrace: Backtrace,
 ): { backtrace: Backtrace; signature?: CrashSignature } {
-  const thread = backtrace.threads.find((t) => t.crashed);
-  const signature = thread && crashSignature(thread);
+  const signature = backtraceSignature(backtrace);
   return signature === undefined ? { backtrace } : { backtrace, signature };
 }
 
