@@ -8,6 +8,7 @@
  */
 
 import { ByteReader } from "../elf/mod.ts";
+import { lastAtOrBelow } from "../util/mod.ts";
 import { CfiFormatError } from "./errors.ts";
 
 /** One section of an unwind table, as loaded. */
@@ -80,18 +81,7 @@ export class ArmExidx {
    */
   find(pc: bigint): ExidxEntry | undefined {
     const count = Math.floor(this.#exidx.bytes.length / 8);
-    let low = 0;
-    let high = count - 1;
-    let found = -1;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      if (this.#start(middle) <= pc) {
-        found = middle;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
+    const found = lastAtOrBelow(count, pc, (i) => this.#start(i));
     if (found < 0) return undefined;
     const word = this.#r.u32(found * 8 + 4, ".ARM.exidx entry");
     if (word === CANTUNWIND) return { kind: "cantunwind" };

@@ -27,7 +27,7 @@ import {
   parseMapsDevices,
   parseMountInfo,
 } from "../process/mod.ts";
-import { errorText } from "../util/mod.ts";
+import { errorText, lastAtOrBelow } from "../util/mod.ts";
 import {
   loadModuleBytes,
   loadModuleFile,
@@ -469,16 +469,7 @@ function rangeAt<T extends { start: bigint; end: bigint }>(
   sorted: readonly T[],
   address: bigint,
 ): T | undefined {
-  let low = 0;
-  let high = sorted.length - 1;
-  let found = -1;
-  while (low <= high) {
-    const middle = (low + high) >> 1;
-    if (sorted[middle]!.start <= address) {
-      found = middle;
-      low = middle + 1;
-    } else high = middle - 1;
-  }
+  const found = lastAtOrBelow(sorted.length, address, (i) => sorted[i]!.start);
   for (let i = found; i >= 0 && i > found - 8; i--) {
     if (address < sorted[i]!.end) return sorted[i];
   }

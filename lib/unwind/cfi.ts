@@ -13,6 +13,7 @@
  */
 
 import { ByteReader, ElfFormatError } from "../elf/mod.ts";
+import { lastAtOrBelow } from "../util/mod.ts";
 import { Cursor, DW_EH_PE_omit, type PointerBases } from "./_cursor.ts";
 import { CfiFormatError } from "./errors.ts";
 
@@ -237,20 +238,10 @@ export class CallFrameInfo {
         4,
       );
     }
-    let low = 0;
-    let high = Number(count) - 1;
-    let found = -1;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      c.at = tableAt + middle * 2 * size;
-      const start = c.pointer(tableEncoding, "initial_loc", bases)!;
-      if (start <= pc) {
-        found = middle;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
+    const found = lastAtOrBelow(Number(count), pc, (i) => {
+      c.at = tableAt + i * 2 * size;
+      return c.pointer(tableEncoding, "initial_loc", bases)!;
+    });
     if (found < 0) return undefined;
     c.at = tableAt + found * 2 * size + size;
     const address = c.pointer(tableEncoding, "fde address", bases)!;
@@ -271,18 +262,8 @@ export class CallFrameInfo {
       index = this.#index(kind);
       this.#indexes.set(kind, index);
     }
-    let low = 0;
-    let high = index.length - 1;
-    let found: IndexEntry | undefined;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      if (index[middle]!.start <= pc) {
-        found = index[middle];
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
+    const found =
+      index[lastAtOrBelow(index.length, pc, (i) => index[i]!.start)];
     if (found === undefined || pc >= found.end) return undefined;
     return this.#entry(kind, found.offset);
   }

@@ -6,6 +6,7 @@
  */
 
 import { ByteReader } from "../elf/mod.ts";
+import { lastAtOrBelow } from "../util/mod.ts";
 import { CfiFormatError } from "./errors.ts";
 
 /** A function symbol. */
@@ -120,18 +121,7 @@ export class SymbolTable {
    */
   lookup(address: bigint): { name: string; offset: bigint } | undefined {
     const all = this.#functions;
-    let low = 0;
-    let high = all.length - 1;
-    let found = -1;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      if (all[middle]!.address <= address) {
-        found = middle;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
+    const found = lastAtOrBelow(all.length, address, (i) => all[i]!.address);
     // Down to a sized symbol below that covers the address.
     for (let i = found; i >= 0 && i > found - 8; i--) {
       const symbol = all[i]!;

@@ -13,3 +13,4 @@ export * from "./units.ts";
 export * from "./worker_pool.ts";
 export * from "./compact.ts";
 export * from "./words.ts";
+export * from "./search.ts";
