@@ -162,7 +162,7 @@ export async function backtraceCore(
     return { threads: [], error: "the core has no notes" };
   }
   const { maxThreads = 64, maxFrames = 64, deadline = Infinity } = options;
-  const space = new AddressSpace(report, options);
+  using space = new AddressSpace(report, options);
   await space.addExe();
   const supported = canUnwind(header.machine);
   const threads: ThreadTrace[] = [];
@@ -199,7 +199,7 @@ export async function backtraceCore(
 }
 
 /** The process's memory and modules, as the unwinder reads them. */
-class AddressSpace {
+class AddressSpace implements Disposable {
   readonly target: UnwindTarget;
   readonly #report: CoreReport;
   readonly #options: BacktraceOptions;
@@ -234,7 +234,10 @@ class AddressSpace {
       isCode: (address) =>
         rangeAt(code, address) !== undefined &&
         this.#moduleAt(address) !== undefined,
+      code: (address, size) => this.#code(address, size),
     };
+    const entry = report.notes?.auxv.get(AT_ENTRY);
+    if (entry !== undefined) target.entry = entry;
     // A Thumb return address has bit 0 set: the code is at the even one.
     if (header.machine === EM_ARM) target.codeMask = 1n;
     if (header.machine === EM_AARCH64) {
@@ -310,6 +313,25 @@ class AddressSpace {
     return undefined;
   }
 
+  /** Code bytes: from the core where it kept them, else the module's file. */
+  async #code(address: bigint, size: number): Promise<Uint8Array | undefined> {
+    const memory = this.#memory;
+    const index = lastAtOrBelow(
+      memory.length,
+      address,
+      (i) => memory[i]!.address,
+    );
+    const region = memory[index];
+    if (region !== undefined) {
+      const at = Number(address - region.address);
+      if (at + size <= region.bytes.length) {
+        return region.bytes.slice(at, at + size);
+      }
+    }
+    const image = await this.#image(address).catch(() => undefined);
+    return await image?.code?.(address, size);
+  }
+
   #moduleAt(address: bigint): CoreModule | undefined {
     return rangeAt(this.#modules, address);
   }
@@ -363,6 +385,17 @@ class AddressSpace {
   }
 
   #mounts: Promise<Mount[]> | undefined;
+  /** Files opened for modules: their code is read while the walk runs. */
+  readonly #opened: Deno.FsFile[] = [];
+
+  #keep(file: Deno.FsFile): Deno.FsFile {
+    this.#opened.push(file);
+    return file;
+  }
+
+  [Symbol.dispose](): void {
+    for (const file of this.#opened.splice(0)) file.close();
+  }
 
   /** Whether the path a module's notes name may be opened. */
   async #mayOpen(path: string): Promise<boolean> {
@@ -406,9 +439,11 @@ class AddressSpace {
     }
     if (module.path.startsWith("/") && await this.#mayOpen(module.path)) {
       try {
-        using file = await openRegularFile(module.path, {
-          noFollow: module.path !== this.#options.exe,
-        });
+        const file = this.#keep(
+          await openRegularFile(module.path, {
+            noFollow: module.path !== this.#options.exe,
+          }),
+        );
         const image = await loadModuleFile(file, options);
         if (module.path === this.#options.exe) return image;
         if (module.buildId === undefined) {
@@ -435,7 +470,9 @@ class AddressSpace {
       );
     if (fetched !== undefined) {
       try {
-        using file = await openRegularFile(fetched, { noFollow: true });
+        const file = this.#keep(
+          await openRegularFile(fetched, { noFollow: true }),
+        );
         const image = await loadModuleFile(file, options);
         if (image.buildId === module.buildId) return image;
         failures.push(

@@ -33,6 +33,10 @@ const SHF_COMPRESSED = 0x800n;
 const PT_GNU_EH_FRAME = 0x6474e550;
 /** Largest section read. */
 const MAX_SECTION = 16 << 20;
+/** `PF_X`: an executable segment. */
+const PF_X = 1;
+/** Bytes of code read at once, and cached, by {@linkcode ModuleImage.code}. */
+const CODE_PAGE = 4096;
 
 /** A module, loaded for unwinding and naming. */
 export interface ModuleImage {
@@ -50,6 +54,13 @@ export interface ModuleImage {
   symbols?: SymbolTable;
   /** ARM: its EHABI unwind tables (`.ARM.exidx`), when it has them. */
   exidx?: ArmExidx;
+  /**
+   * Reads `size` bytes of its code at a process address: from an
+   * executable segment of its file, a page at a time, within the trace's
+   * budget. Undefined where the bytes are not in such a segment, cannot be
+   * read, or the budget is spent; throws nothing.
+   */
+  code?: (address: bigint, size: number) => Promise<Uint8Array | undefined>;
   /** What could not be read, when something could not. */
   error?: string;
 }
@@ -282,8 +293,57 @@ async function load(
       problems.push(errorText(error));
     }
   }
+  image.code = codeReader(elf, read, image.bias, options.budget);
   if (problems.length > 0) image.error = problems.join("; ");
   return image;
+}
+
+/**
+ * Reads code from the executable segments, a page at a time: the pages
+ * read are kept, each paid for once from the budget.
+ */
+function codeReader(
+  elf: ElfFile,
+  read: ReadAt,
+  bias: bigint,
+  budget: { bytes: number } = { bytes: Infinity },
+): (address: bigint, size: number) => Promise<Uint8Array | undefined> {
+  const segments = elf.programs.filter((p) =>
+    p.type === PT_LOAD && (p.flags & PF_X) !== 0 && p.filesz > 0
+  );
+  const pages = new Map<number, Promise<Uint8Array | undefined>>();
+  const page = (offset: number, end: number) => {
+    let found = pages.get(offset);
+    if (found === undefined) {
+      const length = Math.min(CODE_PAGE, end - offset);
+      if (length > budget.bytes) return Promise.resolve(undefined);
+      budget.bytes -= length;
+      found = read(offset, length).catch(() => undefined);
+      pages.set(offset, found);
+    }
+    return found;
+  };
+  return async (address, size) => {
+    const at = address - bias;
+    const segment = segments.find((p) =>
+      p.vaddr <= at && at + BigInt(size) <= p.vaddr + BigInt(p.filesz)
+    );
+    if (segment === undefined) return undefined;
+    const offset = segment.offset + Number(at - segment.vaddr);
+    const end = segment.offset + segment.filesz;
+    const bytes = new Uint8Array(size);
+    for (let done = 0; done < size;) {
+      const first = Math.floor((offset + done) / CODE_PAGE) * CODE_PAGE;
+      const got = await page(first, end);
+      if (got === undefined) return undefined;
+      const from = offset + done - first;
+      const take = Math.min(size - done, got.length - from);
+      if (take <= 0) return undefined;
+      bytes.set(got.subarray(from, from + take), done);
+      done += take;
+    }
+    return bytes;
+  };
 }
 
 /** `.eh_frame_hdr` from `PT_GNU_EH_FRAME`, and `.eh_frame` from its pointer. */

@@ -4,11 +4,14 @@
  *
  * 1. a signal frame the kernel wrote (aarch64's `rt_sigreturn` trampoline:
  *    the whole saved context), trusted as much as the core's registers;
- * 2. the module's DWARF call frame information;
- * 3. the frame pointer chain;
- * 4. a scan of the stack for a word that points into known code.
+ * 2. the module's DWARF call frame information (on ARM, its EHABI tables);
+ * 3. on MIPS, for a function without either, what its prologue did;
+ * 4. the frame pointer chain;
+ * 5. a scan of the stack for a word that points into known code, right
+ *    after a call instruction.
  *
- * Each frame says how it was found (`context`, `cfi`, `fp`, `scan`), as
+ * Each frame says how it was found (`context`, `cfi`, `prologue`, `fp`,
+ * `scan`), as
  * rust-minidump's frame trust does. The walk stops at an undefined return
  * address, a PC of 0, a stack that does not grow, 64 frames or the deadline.
  * It never throws: what stopped it is in the result's `error`.
@@ -30,9 +33,11 @@ import type { CfaRow } from "./cfi.ts";
 import { evaluateExpression, type ExpressionContext } from "./expression.ts";
 import type { ModuleImage } from "./module_image.ts";
 import { runExidx } from "./arm_exidx.ts";
+import { mayReturnTo } from "./_call_site.ts";
+import { mipsPrologue } from "./_mips_prologue.ts";
 
 /** How a frame was found. */
-export type FrameTrust = "context" | "cfi" | "fp" | "scan";
+export type FrameTrust = "context" | "cfi" | "prologue" | "fp" | "scan";
 
 /** One frame of a walk. */
 export interface UnwoundFrame {
@@ -61,6 +66,17 @@ export interface UnwindTarget {
   module(address: bigint): Promise<ModuleImage | undefined>;
   /** True when `address` is in an executable mapping of a module. */
   isCode(address: bigint): boolean;
+  /**
+   * `size` bytes of code at `address` (from the core, or the module's
+   * file); undefined where not known. Without it, a scanned word is
+   * taken for a return address without looking at the call before it.
+   */
+  code?: (address: bigint, size: number) => Promise<Uint8Array | undefined>;
+  /**
+   * The program's entry point (`AT_ENTRY`): the function that holds it is
+   * the outermost frame of the main thread, and the walk ends there.
+   */
+  entry?: bigint;
   /**
    * aarch64: the bits of a return address that hold a pointer
    * authentication code (`NT_ARM_PAC_MASK`, or what lies above the highest
@@ -289,9 +305,14 @@ async function next(
   } catch (error) {
     reasons.push(errorText(error));
   }
+  if (module !== undefined && inEntryFunction(module, lookup, target.entry)) {
+    return { end: true };
+  }
+  let covered = false;
   if (module?.cfi !== undefined) {
     try {
       const row = module.cfi.row(lookup - module.bias);
+      covered = row !== undefined;
       if (row === undefined) {
         reasons.push(`no CFI for 0x${pc.toString(16)} in ${module.path}`);
       } else {
@@ -336,12 +357,32 @@ async function next(
       reasons.push(errorText(error));
     }
   }
+  // MIPS: a function without CFI, by its prologue.
+  if (
+    target.machine === EM_MIPS && !covered && module?.symbols !== undefined &&
+    target.code !== undefined
+  ) {
+    const found = await fromMipsPrologue(
+      arch,
+      target,
+      module,
+      regs,
+      { pc, sp, exact },
+    );
+    if (found !== undefined && progress(found, false)) return { frame: found };
+  }
+  const returnsTo = (value: bigint) =>
+    target.isCode(strip(value, target)) &&
+    mayReturnTo(target.machine, value, {
+      littleEndian: target.littleEndian,
+      code: target.code,
+    });
   // A call through a bad pointer stops at a PC in no code: on a machine
   // whose calls push the return address, the caller's is at the top of
   // the stack.
   if (exact && !arch.linkRegister && !target.isCode(pc)) {
     const top = target.read(sp, arch.word);
-    if (top !== undefined && target.isCode(strip(top, target))) {
+    if (top !== undefined && await returnsTo(top)) {
       const found = frameFrom(
         arch,
         regs,
@@ -390,12 +431,71 @@ async function next(
     if (value === undefined) break;
     const candidate = strip(value, target);
     if (candidate === pc && i === 0) continue;
-    if (!target.isCode(candidate)) continue;
+    if (!await returnsTo(value)) continue;
     const found = frameFrom(arch, regs, candidate, slot + word, "scan");
     if (progress(found, false)) return { frame: found };
   }
   reasons.push("no return address found by scanning");
   return { error: reasons.join("; ") };
+}
+
+/** True when `address` is in the function that holds the entry point. */
+function inEntryFunction(
+  module: ModuleImage,
+  address: bigint,
+  entry: bigint | undefined,
+): boolean {
+  if (entry === undefined || module.symbols === undefined) return false;
+  const here = module.symbols.lookup(address - module.bias);
+  const start = module.symbols.lookup(entry - module.bias);
+  return here !== undefined && start !== undefined &&
+    address - here.offset === entry - start.offset;
+}
+
+/**
+ * MIPS: the caller of a function that has no CFI, from what its prologue
+ * did before the PC; undefined when that cannot be known.
+ */
+async function fromMipsPrologue(
+  arch: Arch,
+  target: UnwindTarget,
+  module: ModuleImage,
+  regs: Map<number, bigint>,
+  at: { pc: bigint; sp: bigint; exact: boolean },
+): Promise<Found | undefined> {
+  const { pc, exact } = at;
+  const lookup = exact ? pc : pc - 1n;
+  const symbol = module.symbols?.lookup(lookup - module.bias);
+  if (symbol === undefined) return undefined;
+  const frame = await mipsPrologue(lookup - symbol.offset, pc, {
+    littleEndian: target.littleEndian,
+    is64: arch.word === 8,
+    code: target.code!,
+  });
+  // No frame: a leaf, whose caller the link register path finds.
+  if (frame === undefined || frame.size === 0) return undefined;
+  const base = frame.base === 29 ? at.sp : regs.get(frame.base);
+  if (base === undefined) return undefined;
+  const bits = arch.word * 8;
+  const cfa = BigInt.asUintN(bits, base + BigInt(frame.size));
+  const low = base;
+  const registers = new Map(regs);
+  for (const [number, offset] of frame.saved) {
+    const value = target.read(
+      BigInt.asUintN(bits, low + BigInt(offset)),
+      arch.word,
+    );
+    if (value === undefined) registers.delete(number);
+    else registers.set(number, value);
+  }
+  const ra = frame.saved.has(arch.ra)
+    ? registers.get(arch.ra)
+    : exact
+    ? regs.get(arch.ra)
+    : undefined;
+  if (ra === undefined) return undefined;
+  registers.set(arch.sp, cfa);
+  return { pc: ra, sp: cfa, trust: "prologue", registers, exact: false };
 }
 
 /** A caller at `pc`/`sp`, the other registers as the callee left them. */
