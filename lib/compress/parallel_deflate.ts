@@ -315,7 +315,7 @@ export function parallelCompress(
   let inThread = inline;
 
   /** Blocks read and not yet emitted, at most: bounds memory. */
-  const maxQueue = maxPending * 2;
+  const maxQueue = maxPending;
   /** The reading loop, while it runs; reads go on while the output is written. */
   let ahead: Promise<void> | undefined;
   /** What the reading loop met, for the next pull to throw. */

@@ -5,7 +5,8 @@
  * 1. a signal frame the kernel wrote (aarch64's `rt_sigreturn` trampoline:
  *    the whole saved context), trusted as much as the core's registers;
  * 2. the module's DWARF call frame information (on ARM, its EHABI tables);
- * 3. on MIPS, for a function without either, what its prologue did;
+ * 3. on MIPS and ARM, for a function without either, what its prologue
+ *    did;
  * 4. the frame pointer chain;
  * 5. a scan of the stack for a word that points into known code, right
  *    after a call instruction.
@@ -34,7 +35,7 @@ import { evaluateExpression, type ExpressionContext } from "./expression.ts";
 import type { ModuleImage } from "./module_image.ts";
 import { runExidx } from "./arm_exidx.ts";
 import { mayReturnTo } from "./_call_site.ts";
-import { mipsPrologue } from "./_mips_prologue.ts";
+import { armPrologue, mipsPrologue } from "./_prologue.ts";
 
 /** How a frame was found. */
 export type FrameTrust = "context" | "cfi" | "prologue" | "fp" | "scan";
@@ -336,6 +337,7 @@ async function next(
   if (module?.exidx !== undefined) {
     try {
       const entry = module.exidx.find(lookup - module.bias);
+      if (entry !== undefined) covered = true;
       if (entry?.kind === "cantunwind") return { end: true };
       if (entry !== undefined) {
         const caller = runExidx(
@@ -357,18 +359,16 @@ async function next(
       reasons.push(errorText(error));
     }
   }
-  // MIPS: a function without CFI, by its prologue.
+  // MIPS and ARM: a function without unwind tables, by its prologue.
   if (
-    target.machine === EM_MIPS && !covered && module?.symbols !== undefined &&
-    target.code !== undefined
+    (target.machine === EM_MIPS || target.machine === EM_ARM) && !covered &&
+    module?.symbols !== undefined && target.code !== undefined
   ) {
-    const found = await fromMipsPrologue(
-      arch,
-      target,
-      module,
-      regs,
-      { pc, sp, exact },
-    );
+    const found = await fromPrologue(arch, target, module, regs, {
+      pc,
+      sp,
+      exact,
+    });
     if (found !== undefined && progress(found, false)) return { frame: found };
   }
   const returnsTo = (value: bigint) =>
@@ -453,10 +453,10 @@ function inEntryFunction(
 }
 
 /**
- * MIPS: the caller of a function that has no CFI, from what its prologue
- * did before the PC; undefined when that cannot be known.
+ * MIPS and ARM: the caller of a function that has no unwind tables, from
+ * what its prologue did before the PC; undefined when that cannot be known.
  */
-async function fromMipsPrologue(
+async function fromPrologue(
   arch: Arch,
   target: UnwindTarget,
   module: ModuleImage,
@@ -467,35 +467,37 @@ async function fromMipsPrologue(
   const lookup = exact ? pc : pc - 1n;
   const symbol = module.symbols?.lookup(lookup - module.bias);
   if (symbol === undefined) return undefined;
-  const frame = await mipsPrologue(lookup - symbol.offset, pc, {
-    littleEndian: target.littleEndian,
-    is64: arch.word === 8,
-    code: target.code!,
-  });
+  // Thumb functions' symbols are odd: so is their start here.
+  const start = lookup - symbol.offset;
+  const options = { littleEndian: target.littleEndian, code: target.code! };
+  const frame = target.machine === EM_MIPS
+    ? await mipsPrologue(start, pc, { ...options, is64: arch.word === 8 })
+    : await armPrologue(start, pc, options);
   // No frame: a leaf, whose caller the link register path finds.
-  if (frame === undefined || frame.size === 0) return undefined;
-  const base = frame.base === 29 ? at.sp : regs.get(frame.base);
+  if (frame === undefined) return undefined;
+  const base = frame.base === arch.sp ? at.sp : regs.get(frame.base);
   if (base === undefined) return undefined;
   const bits = arch.word * 8;
-  const cfa = BigInt.asUintN(bits, base + BigInt(frame.size));
-  const low = base;
+  const cfa = BigInt.asUintN(bits, base + BigInt(frame.offset));
   const registers = new Map(regs);
   for (const [number, offset] of frame.saved) {
     const value = target.read(
-      BigInt.asUintN(bits, low + BigInt(offset)),
+      BigInt.asUintN(bits, cfa + BigInt(offset)),
       arch.word,
     );
     if (value === undefined) registers.delete(number);
     else registers.set(number, value);
   }
-  const ra = frame.saved.has(arch.ra)
+  const saved = frame.saved.has(arch.ra)
     ? registers.get(arch.ra)
     : exact
     ? regs.get(arch.ra)
     : undefined;
-  if (ra === undefined) return undefined;
+  if (saved === undefined) return undefined;
+  const caller = strip(saved, target);
   registers.set(arch.sp, cfa);
-  return { pc: ra, sp: cfa, trust: "prologue", registers, exact: false };
+  if (arch.pc !== undefined) registers.set(arch.pc, caller);
+  return { pc: caller, sp: cfa, trust: "prologue", registers, exact: false };
 }
 
 /** A caller at `pc`/`sp`, the other registers as the callee left them. */
