@@ -51,14 +51,17 @@ async function prologueCode(
 const JR_RA = 0x03e00008;
 
 /**
- * MIPS: `addiu`/`daddiu sp, sp, -N` allocates the frame, `sw`/`sd` into it
- * save registers, `move s8, sp` makes s8 its base.
+ * MIPS: `addiu`/`daddiu sp, sp, -N` allocates the frame (beyond 32 KiB,
+ * the rest by `subu sp, sp, rX` of a constant built by `lui`/`ori`/`li`),
+ * `sw`/`sd` into it save registers, `move s8, sp` makes s8 its base. Any
+ * other write to sp makes the frame unknown, unless s8 is its base by then.
  *
  * @param start The function's first instruction.
  * @param pc Where the thread is in it.
  * @param options Byte order, word size, where code is read from.
- * @returns The frame; undefined when the code cannot be read or the
- *   function allocated none (a leaf: its caller is in `ra`).
+ * @returns The frame; undefined when the code cannot be read, the
+ *   function allocated none (a leaf: its caller is in `ra`) or it moved sp
+ *   in a way not followed.
  */
 export async function mipsPrologue(
   start: bigint,
@@ -67,32 +70,65 @@ export async function mipsPrologue(
 ): Promise<PrologueFrame | undefined> {
   const view = await prologueCode(start, pc, options.code);
   if (view === undefined) return undefined;
+  /** Bytes below the CFA that sp is, so far. */
   let size = 0;
-  let base = 29;
-  const stored = new Map<number, number>();
+  let base: { register: number; offset: number } = { register: 29, offset: 0 };
+  const saved = new Map<number, number>();
+  /** Registers that hold a constant the prologue built. */
+  const constants = new Map<number, number>();
+  const frame = (): PrologueFrame | undefined =>
+    size === 0 ? undefined : {
+      base: base.register,
+      offset: base.register === 29 ? size : base.offset,
+      saved,
+    };
+  // Past the frame pointer's setting, sp may move (alloca): s8 holds.
+  const unknownSp = () => base.register === 30 ? frame() : undefined;
   for (let at = 0; at + 4 <= view.byteLength; at += 4) {
     const w = view.getUint32(at, options.littleEndian);
     if (w === JR_RA) break;
     const op = w >>> 26;
     const rs = (w >>> 21) & 31;
     const rt = (w >>> 16) & 31;
+    const rd = (w >>> 11) & 31;
+    const funct = w & 0x3f;
     const immediate = (w << 16) >> 16;
     if ((op === 0x09 || op === 0x19) && rs === 29 && rt === 29) {
-      if (immediate < 0 && size === 0) size = -immediate;
+      // addiu/daddiu sp, sp, -N
+      if (immediate > 0) return unknownSp();
+      size -= immediate;
     } else if ((op === 0x2b || (op === 0x3f && options.is64)) && rs === 29) {
-      // The first store of each register into the frame is its save.
-      if (size > 0 && !stored.has(rt)) stored.set(rt, immediate);
+      // sw/sd rt, off(sp): the first store of each register is its save.
+      if (size > 0 && !saved.has(rt)) saved.set(rt, immediate - size);
     } else if (
-      op === 0 && rs === 29 && rt === 0 && ((w >>> 11) & 31) === 30 &&
-      [0x21, 0x25, 0x2d].includes(w & 0x3f) && size > 0
+      op === 0 && rs === 29 && rd === 29 && (funct === 0x23 || funct === 0x2f)
     ) {
-      base = 30; // or/addu/daddu s8, sp, zero
+      // subu/dsubu sp, sp, rX
+      const value = constants.get(rt);
+      if (value === undefined) return unknownSp();
+      size += value;
+    } else if (
+      op === 0 && rs === 29 && rt === 0 && rd === 30 &&
+      [0x21, 0x25, 0x2d].includes(funct)
+    ) {
+      if (size > 0) base = { register: 30, offset: size }; // move s8, sp
+    } else if (op === 0x0f) {
+      constants.set(rt, (immediate & 0xffff) * 0x10000); // lui
+    } else if (op === 0x0d) {
+      // ori rt, rs, imm (rs zero or a constant)
+      const high = rs === 0 ? 0 : constants.get(rs);
+      if (high === undefined) constants.delete(rt);
+      else constants.set(rt, high + (immediate & 0xffff));
+    } else if ((op === 0x09 || op === 0x19) && rs === 0) {
+      constants.set(rt, immediate); // li (addiu rt, zero, imm)
+    } else if (
+      (op === 0 && rd === 29) || (op !== 0 && op !== 0x2b && op !== 0x3f &&
+        op !== 0x23 && op !== 0x37 && rt === 29)
+    ) {
+      return unknownSp(); // sp written some other way
     }
   }
-  if (size === 0) return undefined;
-  const saved = new Map<number, number>();
-  for (const [register, offset] of stored) saved.set(register, offset - size);
-  return { base, offset: size, saved };
+  return frame();
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Frames read from prologues (functions without unwind tables, MIPS and
  * ARM) against the compiler's own CFI for the same code: functions of
- * several shapes (a small frame, many saved registers, a large frame,
+ * several shapes (a small frame, many saved registers, frames of 5000
+ * bytes and of 70000 (over MIPS's 32 KiB immediate),
  * floating-point registers, a variable-length array and so a frame
  * pointer), built by gcc with `.debug_frame`, for MIPS, ARM and Thumb at
  * -O2 and -O0. At every return address of a call in them, where the
@@ -29,6 +30,7 @@ void saved(int a, int b, int c, int d) {
   sink((void *)(long)(a + b + c + d));
 }
 void large(void) { char buffer[5000]; sink(buffer); sink(buffer + 1); }
+void huge(void) { char buffer[70000]; sink(buffer); sink(buffer + 1); }
 double floating(double a, double b) {
   double c = dsink(a) * b;
   return dsink(c + a) + c;
@@ -36,10 +38,17 @@ double floating(double a, double b) {
 void variable(int n) { char buffer[n]; sink(buffer); sink(buffer + n - 1); }
 void sink(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
 double dsink(double d) { __asm__ volatile("" : "+r"(d)); return d; }
-void _start(void) { small(); saved(1, 2, 3, 4); large(); floating(1, 2); variable(9); for (;;); }
+void _start(void) { small(); saved(1, 2, 3, 4); large(); huge(); floating(1, 2); variable(9); for (;;); }
 `;
 
-const FUNCTIONS = ["small", "saved", "large", "floating", "variable"];
+const FUNCTIONS = [
+  "small",
+  "saved",
+  "large",
+  "huge",
+  "floating",
+  "variable",
+];
 
 interface Target {
   name: string;
