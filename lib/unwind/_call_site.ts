@@ -9,6 +9,7 @@
  */
 
 import {
+  ByteReader,
   EM_386,
   EM_AARCH64,
   EM_ARM,
@@ -39,14 +40,12 @@ export async function mayReturnTo(
   options: { littleEndian: boolean; code: CodeReader | undefined },
 ): Promise<boolean> {
   const { littleEndian, code } = options;
-  const word = async (address: bigint) => {
-    const bytes = await code?.(address, 4);
-    if (bytes === undefined) return undefined;
-    return new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(
-      0,
-      littleEndian,
-    );
+  const reader = async (address: bigint, size: number) => {
+    const bytes = await code?.(address, size);
+    return bytes && new ByteReader(bytes, { is64: false, littleEndian });
   };
+  const word = async (address: bigint) =>
+    (await reader(address, 4))?.u32(0, "instruction");
   switch (machine) {
     case EM_X86_64:
     case EM_386: {
@@ -76,11 +75,10 @@ export async function mayReturnTo(
     case EM_ARM: {
       if ((ra & 1n) !== 0n) {
         const at = ra & ~1n;
-        const bytes = await code?.(at - 4n, 4);
-        if (bytes === undefined) return true;
-        const view = new DataView(bytes.buffer, bytes.byteOffset, 4);
-        const high = view.getUint16(0, littleEndian);
-        const low = view.getUint16(2, littleEndian);
+        const halves = await reader(at - 4n, 4);
+        if (halves === undefined) return true;
+        const high = halves.u16(0, "instruction");
+        const low = halves.u16(2, "instruction");
         // Thumb-2 `bl`/`blx` (two halfwords), or `blx rm`.
         const long = (high & 0xf800) === 0xf000 && (low & 0xc000) === 0xc000;
         return long || (low & 0xff87) === 0x4780;

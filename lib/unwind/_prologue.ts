@@ -8,6 +8,7 @@
  * @module
  */
 
+import { ByteReader } from "../elf/mod.ts";
 import type { CodeReader } from "./_call_site.ts";
 
 /**
@@ -37,14 +38,17 @@ const MAX_PROLOGUE = 1024;
 async function prologueCode(
   start: bigint,
   pc: bigint,
-  code: CodeReader,
-): Promise<DataView | undefined> {
-  const length =
-    Number(pc - start > BigInt(MAX_PROLOGUE) ? MAX_PROLOGUE : pc - start) & ~1;
-  if (length <= 0) return new DataView(new ArrayBuffer(0));
-  const bytes = await code(start, length);
+  options: PrologueOptions,
+): Promise<ByteReader | undefined> {
+  const distance = pc - start;
+  const length = Number(
+    distance > BigInt(MAX_PROLOGUE) ? MAX_PROLOGUE : distance,
+  ) & ~1;
+  const bytes = length <= 0
+    ? new Uint8Array(0)
+    : await options.code(start, length);
   return bytes &&
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    new ByteReader(bytes, { is64: false, littleEndian: options.littleEndian });
 }
 
 /** `jr ra`: the function returns; no prologue is after it. */
@@ -68,8 +72,8 @@ export async function mipsPrologue(
   pc: bigint,
   options: PrologueOptions & { is64: boolean },
 ): Promise<PrologueFrame | undefined> {
-  const view = await prologueCode(start, pc, options.code);
-  if (view === undefined) return undefined;
+  const code = await prologueCode(start, pc, options);
+  if (code === undefined) return undefined;
   /** Bytes below the CFA that sp is, so far. */
   let size = 0;
   let base: { register: number; offset: number } = { register: 29, offset: 0 };
@@ -84,8 +88,8 @@ export async function mipsPrologue(
     };
   // Past the frame pointer's setting, sp may move (alloca): s8 holds.
   const unknownSp = () => base.register === 30 ? frame() : undefined;
-  for (let at = 0; at + 4 <= view.byteLength; at += 4) {
-    const w = view.getUint32(at, options.littleEndian);
+  for (let at = 0; at + 4 <= code.length; at += 4) {
+    const w = code.u32(at, "instruction");
     if (w === JR_RA) break;
     const op = w >>> 26;
     const rs = (w >>> 21) & 31;
@@ -150,17 +154,16 @@ export async function armPrologue(
 ): Promise<PrologueFrame | undefined> {
   const thumb = (start & 1n) === 1n;
   const first = start & ~1n;
-  const view = await prologueCode(first, pc & ~1n, options.code);
-  if (view === undefined) return undefined;
-  const little = options.littleEndian;
+  const code = await prologueCode(first, pc & ~1n, options);
+  if (code === undefined) return undefined;
   const state = new ArmFrame();
   if (thumb) {
-    for (let at = 0; at + 2 <= view.byteLength;) {
-      const h = view.getUint16(at, little);
+    for (let at = 0; at + 2 <= code.length;) {
+      const h = code.u16(at, "instruction");
       const wide = (h & 0xe000) === 0xe000 && (h & 0x1800) !== 0;
       if (wide) {
-        if (at + 4 > view.byteLength) break;
-        if (!state.thumb32(h, view.getUint16(at + 2, little))) break;
+        if (at + 4 > code.length) break;
+        if (!state.thumb32(h, code.u16(at + 2, "instruction"))) break;
         at += 4;
       } else {
         if (!state.thumb16(h)) break;
@@ -168,8 +171,8 @@ export async function armPrologue(
       }
     }
   } else {
-    for (let at = 0; at + 4 <= view.byteLength; at += 4) {
-      if (!state.arm(view.getUint32(at, little))) break;
+    for (let at = 0; at + 4 <= code.length; at += 4) {
+      if (!state.arm(code.u32(at, "instruction"))) break;
     }
   }
   return state.frame();

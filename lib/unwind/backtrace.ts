@@ -10,6 +10,7 @@
 
 import {
   AT_ENTRY,
+  ByteReader,
   type CoreModule,
   type CoreReport,
   EM_AARCH64,
@@ -204,6 +205,8 @@ class AddressSpace implements Disposable {
   readonly #report: CoreReport;
   readonly #options: BacktraceOptions;
   readonly #memory: MemoryRegion[];
+  /** A reader over each region of `#memory`. */
+  readonly #readers: ByteReader[];
   readonly #images = new Map<CoreModule, Promise<ModuleImage | undefined>>();
   readonly #modules: CoreModule[];
   readonly #budget = { bytes: SECTION_BUDGET };
@@ -214,8 +217,14 @@ class AddressSpace implements Disposable {
     this.#memory = [...report.memory].sort((a, b) =>
       a.address < b.address ? -1 : 1
     );
-    this.#modules = [...report.modules].sort(byStart);
     const header = report.header!;
+    this.#readers = this.#memory.map((region) =>
+      new ByteReader(region.bytes, {
+        is64: header.class === 64,
+        littleEndian: header.littleEndian,
+      })
+    );
+    this.#modules = [...report.modules].sort(byStart);
     // Executable segments by address: a stack scan asks of every word.
     const code = report.programs.filter((p) =>
       p.type === PT_LOAD && (p.flags & 1) !== 0
@@ -275,58 +284,48 @@ class AddressSpace implements Disposable {
     return frame;
   }
 
-  #read(address: bigint, size: number): bigint | undefined {
+  /** Where `size` bytes at `address` are in the kept memory, if they are. */
+  #kept(
+    address: bigint,
+    size: number,
+  ): { region: number; at: number } | undefined {
     const memory = this.#memory;
-    let low = 0;
-    let high = memory.length - 1;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      const region = memory[middle]!;
-      if (address < region.address) {
-        high = middle - 1;
-        continue;
-      }
-      const at = address - region.address;
-      if (at + BigInt(size) > BigInt(region.bytes.length)) {
-        low = middle + 1;
-        continue;
-      }
-      const view = new DataView(
-        region.bytes.buffer,
-        region.bytes.byteOffset + Number(at),
-        size,
-      );
-      const little = this.target.littleEndian;
-      switch (size) {
-        case 1:
-          return BigInt(view.getUint8(0));
-        case 2:
-          return BigInt(view.getUint16(0, little));
-        case 4:
-          return BigInt(view.getUint32(0, little));
-        case 8:
-          return view.getBigUint64(0, little);
-        default:
-          return undefined;
-      }
-    }
-    return undefined;
-  }
-
-  /** Code bytes: from the core where it kept them, else the module's file. */
-  async #code(address: bigint, size: number): Promise<Uint8Array | undefined> {
-    const memory = this.#memory;
-    const index = lastAtOrBelow(
+    const region = lastAtOrBelow(
       memory.length,
       address,
       (i) => memory[i]!.address,
     );
-    const region = memory[index];
-    if (region !== undefined) {
-      const at = Number(address - region.address);
-      if (at + size <= region.bytes.length) {
-        return region.bytes.slice(at, at + size);
-      }
+    if (region === -1) return undefined;
+    const at = address - memory[region]!.address;
+    if (at + BigInt(size) > BigInt(memory[region]!.bytes.length)) {
+      return undefined;
+    }
+    return { region, at: Number(at) };
+  }
+
+  #read(address: bigint, size: number): bigint | undefined {
+    const kept = this.#kept(address, size);
+    if (kept === undefined) return undefined;
+    const reader = this.#readers[kept.region]!;
+    switch (size) {
+      case 1:
+        return BigInt(reader.u8(kept.at, "memory"));
+      case 2:
+        return BigInt(reader.u16(kept.at, "memory"));
+      case 4:
+        return BigInt(reader.u32(kept.at, "memory"));
+      case 8:
+        return reader.u64(kept.at, "memory");
+      default:
+        return undefined;
+    }
+  }
+
+  /** Code bytes: from the core where it kept them, else the module's file. */
+  async #code(address: bigint, size: number): Promise<Uint8Array | undefined> {
+    const kept = this.#kept(address, size);
+    if (kept !== undefined) {
+      return this.#memory[kept.region]!.bytes.slice(kept.at, kept.at + size);
     }
     const image = await this.#image(address).catch(() => undefined);
     return await image?.code?.(address, size);

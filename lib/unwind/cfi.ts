@@ -287,10 +287,7 @@ export class CallFrameInfo {
           `Cannot index the call frame information of ${this.#options.where}: more than ${MAX_ENTRIES} entries`,
         );
       }
-      const c = this.#cursor(
-        section,
-        kind === "eh" ? ".eh_frame" : ".debug_frame",
-      );
+      const c = this.#cursor(section, sectionName(kind));
       c.at = offset;
       const { length, next } = entryLength(c);
       if (length === 0) {
@@ -327,23 +324,30 @@ export class CallFrameInfo {
     );
   }
 
-  /** The FDE at `offset`; undefined for a CIE or the terminator. */
-  #entry(kind: "eh" | "debug", offset: number): Fde | undefined {
-    const section = this.#section(kind);
-    const c = this.#cursor(
-      section,
-      kind === "eh" ? ".eh_frame" : ".debug_frame",
-    );
+  /**
+   * The entry at `offset`: its CIE id (or CIE pointer) and a cursor over
+   * the rest of it; undefined for the terminator.
+   */
+  #header(kind: "eh" | "debug", offset: number, what: string) {
+    const c = this.#cursor(this.#section(kind), sectionName(kind));
     c.at = offset;
     const { length, next, wide } = entryLength(c);
     if (length === 0) return undefined;
     // With a 64-bit length the CIE pointer is read as 8 bytes, as gdb and
     // readelf read it (the LSB says 4); no compiler emits such entries.
-    const body = c.sub(next - c.at, "entry");
+    const body = c.sub(next - c.at, what);
     const idAt = body.at;
     const id = wide ? body.u64("CIE id") : BigInt(body.u32("CIE id"));
     const cieId = kind === "eh" ? 0n : wide ? 0xffffffffffffffffn : 0xffffffffn;
-    if (id === cieId) return undefined;
+    return { body, id, idAt, wide, isCie: id === cieId };
+  }
+
+  /** The FDE at `offset`; undefined for a CIE or the terminator. */
+  #entry(kind: "eh" | "debug", offset: number): Fde | undefined {
+    const header = this.#header(kind, offset, "entry");
+    if (header === undefined || header.isCie) return undefined;
+    const { body, id, idAt, wide } = header;
+    const section = this.#section(kind);
     const cieOffset = kind === "eh"
       ? offset + (wide ? 12 : 4) + idAt - Number(id)
       : Number(id);
@@ -379,20 +383,15 @@ export class CallFrameInfo {
     const key = `${kind}:${offset}`;
     const known = this.#cies.get(key);
     if (known !== undefined) return known;
-    const section = this.#section(kind);
-    const c = this.#cursor(
-      section,
-      kind === "eh" ? ".eh_frame" : ".debug_frame",
-    );
-    c.at = offset;
-    const { length, next, wide } = entryLength(c);
-    if (length === 0) {
-      throw c.error("expected a CIE, found the terminator", offset);
+    const header = this.#header(kind, offset, "CIE");
+    if (header === undefined) {
+      throw this.#cursor(this.#section(kind), sectionName(kind)).error(
+        "expected a CIE, found the terminator",
+        offset,
+      );
     }
-    const body = c.sub(next - c.at, "CIE");
-    const id = wide ? body.u64("CIE id") : BigInt(body.u32("CIE id"));
-    const cieId = kind === "eh" ? 0n : wide ? 0xffffffffffffffffn : 0xffffffffn;
-    if (id !== cieId) {
+    const { body, id } = header;
+    if (!header.isCie) {
       throw body.error(`expected a CIE, found an FDE (id ${id})`, 0);
     }
     const version = body.u8("CIE version");
@@ -476,6 +475,11 @@ const FIXED_SIZES: Record<number, number> = {
 };
 
 /** An entry's length field: the length, where the next entry starts. */
+/** The section a kind of CFI is in. */
+function sectionName(kind: "eh" | "debug"): string {
+  return kind === "eh" ? ".eh_frame" : ".debug_frame";
+}
+
 function entryLength(
   c: Cursor,
 ): { length: number; next: number; wide: boolean } {

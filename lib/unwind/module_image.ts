@@ -119,12 +119,7 @@ export async function loadModuleFile(
   try {
     elf = await readElf(file);
   } catch (error) {
-    return {
-      path: options.path,
-      start: options.start,
-      bias: 0n,
-      error: errorText(error),
-    };
+    return unreadable(options, error);
   }
   const image = await load(
     elf,
@@ -156,12 +151,7 @@ export async function loadModuleBytes(
   try {
     elf = parseElf(bytes);
   } catch (error) {
-    return {
-      path: options.path,
-      start: options.start,
-      bias: 0n,
-      error: errorText(error),
-    };
+    return unreadable(options, error);
   }
   return await load(elf, (offset, length) => {
     if (offset < 0 || offset + length > bytes.length) {
@@ -173,6 +163,16 @@ export async function loadModuleBytes(
     }
     return Promise.resolve(bytes.subarray(offset, offset + length));
   }, options);
+}
+
+/** The image of a module whose ELF headers cannot be read. */
+function unreadable(options: LoadModuleOptions, error: unknown): ModuleImage {
+  return {
+    path: options.path,
+    start: options.start,
+    bias: 0n,
+    error: errorText(error),
+  };
 }
 
 async function load(

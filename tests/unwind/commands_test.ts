@@ -16,6 +16,18 @@ const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 /** A thread of the sidecar's `backtrace`. */
 type SidecarThread = ThreadEntry;
 
+/** `info ARGS --json`, which must succeed: its metadata. */
+async function infoJson(args: string[]) {
+  const result = await runMain(["info", ...args, "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(text(result.stdout));
+}
+
+/** `debug -p STORE prog --debugger true`, and more arguments. */
+function debugStored(store: string, ...more: string[]) {
+  return runMain(["debug", "-p", store, "prog", "--debugger", "true", ...more]);
+}
+
 Deno.test("capture: the sidecar has every thread's trace, crashing thread first; list shows its top function", async () => {
   await using dir = await tempDir();
   const fixture = (await unwindFixtures()).find((f) =>
@@ -62,42 +74,26 @@ Deno.test("info: a qemu core with --exe is traced from the program; another arch
   const fixture = (await unwindFixtures()).find((f) =>
     f.name === "aarch64-O2-static-segv"
   )!;
-  const result = await runMain([
-    "info",
-    fixture.core,
-    "--exe",
-    fixture.program,
-    "--json",
-  ]);
-  assert.equal(result.code, 0, result.stderr);
-  const metadata = JSON.parse(text(result.stdout));
+  const metadata = await infoJson([fixture.core, "--exe", fixture.program]);
   const frames = (metadata.backtrace as SidecarThread[])[0]!.frames;
   assert.deepEqual(
     frames.slice(0, 4).map((f) => f.function),
     ["crash_level3", "crash_level2", "crash_level1", "main"],
   );
   // --symbolize on this host: the program's own DWARF gives file and line.
-  const named = JSON.parse(
-    text(
-      (await runMain([
-        "info",
-        fixture.core,
-        "--exe",
-        fixture.program,
-        "--symbolize",
-        "--json",
-      ])).stdout,
-    ),
-  ).backtrace[0].frames as (SidecarThread["frames"][number] & {
+  const named = (await infoJson([
+    fixture.core,
+    "--exe",
+    fixture.program,
+    "--symbolize",
+  ])).backtrace[0].frames as (SidecarThread["frames"][number] & {
     file?: string;
     line?: number;
   })[];
   assert.equal(named[0]!.function, "crash_level3");
   assert.match(`${named[0]!.file}:${named[0]!.line}`, /unwind\.c:\d+$/);
   // Without --exe the notes name no file: frame 0 from the registers only.
-  const bare = JSON.parse(
-    text((await runMain(["info", fixture.core, "--json"])).stdout),
-  );
+  const bare = await infoJson([fixture.core]);
   const first = (bare.backtrace as SidecarThread[])[0]!.frames[0]!;
   assert.equal(first.pc, frames[0]!.pc);
   assert.equal(first.function, null);
@@ -106,15 +102,11 @@ Deno.test("info: a qemu core with --exe is traced from the program; another arch
 Deno.test("info: cores of armhf, mips and powerpc are traced, frame 0 the PC gdb-multiarch reads", async () => {
   for (const arch of ["armhf", "mips", "powerpc"]) {
     const fixture = (await archFixtures()).find((f) => f.arch === arch)!;
-    const result = await runMain([
-      "info",
+    const metadata = await infoJson([
       fixture.core,
       "--exe",
       fixture.program,
-      "--json",
     ]);
-    assert.equal(result.code, 0, result.stderr);
-    const metadata = JSON.parse(text(result.stdout));
     assert.equal(metadata.backtrace_error, null, arch);
     const [thread] = metadata.backtrace as SidecarThread[];
     // The crash program dies in main.
@@ -140,14 +132,7 @@ Deno.test("debug: refuses a program whose build-id is not the core's, and --forc
   const store = `${dir.path}/store`;
   await storeCore(store, core, "prog", ["-E", program.replaceAll("/", "!")]);
   // The same program works.
-  const same = await runMain([
-    "debug",
-    "-p",
-    store,
-    "prog",
-    "--debugger",
-    "true",
-  ]);
+  const same = await debugStored(store);
   assert.equal(same.code, 0, same.stderr);
   // Rebuilt from other source: another build-id.
   await Deno.writeTextFile(`${dir.path}/extra.c`, "int rebuilt_marker = 1;\n");
@@ -159,29 +144,14 @@ Deno.test("debug: refuses a program whose build-id is not the core's, and --forc
     `${TESTDATA}/crash.c`,
     `${dir.path}/extra.c`,
   ]);
-  const refused = await runMain([
-    "debug",
-    "-p",
-    store,
-    "prog",
-    "--debugger",
-    "true",
-  ]);
+  const refused = await debugStored(store);
   assert.equal(refused.code, 1);
   assert.match(
     refused.stderr,
     /Cannot debug Core_\S+\.gz: the program '.*\/prog' has build-id [0-9a-f]+, the core recorded [0-9a-f]+: it is not the program that crashed; expected the same build \(--force runs the debugger anyway\)/,
   );
   assert.equal(refused.stderr.trim().split("\n").length, 1);
-  const forced = await runMain([
-    "debug",
-    "-p",
-    store,
-    "prog",
-    "--debugger",
-    "true",
-    "--force",
-  ]);
+  const forced = await debugStored(store, "--force");
   assert.equal(forced.code, 0, forced.stderr);
   assert.match(
     forced.stderr,

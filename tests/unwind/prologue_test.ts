@@ -50,49 +50,39 @@ const FUNCTIONS = [
   "variable",
 ];
 
-interface Target {
-  name: string;
-  cc: string;
-  flags: string[];
-  objdump: string;
+/** How one instruction set is built and read. */
+interface InstructionSet {
+  /** The cross toolchain's prefix. */
+  toolchain: string;
+  /** objdump's calls. */
   calls: RegExp;
-  /** DWARF number of the return address and of the stack pointer. */
+  /** DWARF number of the return address. */
   ra: number;
-  sp: number;
+  /** MIPS: a call's return address is after its delay slot. */
+  mips: boolean;
 }
 
-const TARGETS: Target[] = [];
-for (const level of ["-O2", "-O0"]) {
-  TARGETS.push(
-    {
-      name: `thumb ${level}`,
-      cc: "arm-linux-gnueabihf-gcc",
-      flags: [level, "-mthumb"],
-      objdump: "arm-linux-gnueabihf-objdump",
-      calls: /\t(bl|blx)\s/,
-      ra: 14,
-      sp: 13,
-    },
-    {
-      name: `arm ${level}`,
-      cc: "arm-linux-gnueabihf-gcc",
-      flags: [level, "-marm"],
-      objdump: "arm-linux-gnueabihf-objdump",
-      calls: /\t(bl|blx)\s/,
-      ra: 14,
-      sp: 13,
-    },
-    {
-      name: `mips ${level}`,
-      cc: "mips-linux-gnu-gcc",
-      flags: [level, "-mno-abicalls", "-fno-pic"],
-      objdump: "mips-linux-gnu-objdump",
-      calls: /\t(jal|jalr|bal)\s/,
-      ra: 31,
-      sp: 29,
-    },
-  );
-}
+const ARM: InstructionSet = {
+  toolchain: "arm-linux-gnueabihf-",
+  calls: /\t(bl|blx)\s/,
+  ra: 14,
+  mips: false,
+};
+const MIPS: InstructionSet = {
+  toolchain: "mips-linux-gnu-",
+  calls: /\t(jal|jalr|bal)\s/,
+  ra: 31,
+  mips: true,
+};
+const TARGETS = ["-O2", "-O0"].flatMap((level) => [
+  { name: `thumb ${level}`, ...ARM, flags: [level, "-mthumb"] },
+  { name: `arm ${level}`, ...ARM, flags: [level, "-marm"] },
+  {
+    name: `mips ${level}`,
+    ...MIPS,
+    flags: [level, "-mno-abicalls", "-fno-pic"],
+  },
+]);
 
 for (const target of TARGETS) {
   Deno.test(`prologue: ${target.name}, the CFA and return address gcc's CFI gives`, async () => {
@@ -100,7 +90,7 @@ for (const target of TARGETS) {
     const source = `${dir.path}/prologues.c`;
     const program = `${dir.path}/prologues`;
     await Deno.writeTextFile(source, SOURCE);
-    await check(target.cc, [
+    await check(`${target.toolchain}gcc`, [
       ...target.flags,
       "-g",
       "-fno-inline",
@@ -118,7 +108,10 @@ for (const target of TARGETS) {
     const image = await loadModuleFile(file, { path: program, start });
     const { cfi, symbols, code } = image;
     assert.ok(cfi !== undefined && symbols !== undefined && code !== undefined);
-    const disassembly = await check(target.objdump, ["-d", program]);
+    const disassembly = await check(`${target.toolchain}objdump`, [
+      "-d",
+      program,
+    ]);
     let compared = 0;
     for (const name of FUNCTIONS) {
       const body = functionLines(disassembly, name);
@@ -127,7 +120,7 @@ for (const target of TARGETS) {
       for (const call of calls) {
         // The return address: after the call (MIPS: after its delay slot).
         const next = body.findIndex((l) => l.address === call.address) +
-          (target.name.startsWith("mips") ? 2 : 1);
+          (target.mips ? 2 : 1);
         const ra: bigint | undefined = body[next]?.address;
         if (ra === undefined) continue;
         const row: CfaRow | undefined = cfi.row(ra - 1n);
@@ -137,7 +130,7 @@ for (const target of TARGETS) {
         )!;
         assert.equal(symbol.name, name);
         const functionStart = ra - 1n - symbol.offset;
-        const frame: PrologueFrame | undefined = target.name.startsWith("mips")
+        const frame: PrologueFrame | undefined = target.mips
           ? await mipsPrologue(functionStart, ra, {
             littleEndian: false,
             is64: false,
