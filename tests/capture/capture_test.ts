@@ -245,6 +245,21 @@ Deno.test("info describes a stored core, a raw core and a program; --json has th
   assert.equal(json.code, 0, json.stderr);
   const described = JSON.parse(new TextDecoder().decode(json.stdout));
   assert.deepEqual(Object.keys(described).sort(), Object.keys(stored).sort());
+  // Named from the record's trace (the core stays packed): the same fields,
+  // those the capture left null included.
+  const named = await runMain([
+    "info",
+    `${store}/${gz}`,
+    "--symbolize",
+    "--json",
+  ], {
+    env: { DEBUGINFOD_URLS: "" },
+  });
+  assert.equal(named.code, 0, named.stderr);
+  assert.deepEqual(
+    Object.keys(JSON.parse(new TextDecoder().decode(named.stdout))).sort(),
+    Object.keys(stored).sort(),
+  );
   for (
     const field of [
       "pid",

@@ -123,27 +123,21 @@ async function describeWhole(
     head = await readFileAt(file, 0, Math.min(info.size, 64));
   }
   const format = detectFormat(head);
-  if (format !== undefined && options.symbolize !== undefined) {
-    // The sidecar's trace is enough to name: the core stays packed.
-    const fields = await captureFields(path);
-    if (fields.tool === "gzcoredump" && fields.backtrace) {
+  const recordOnly = format === undefined &&
+    path.endsWith(".json") && head[0] === 0x7b;
+  if (recordOnly || (format !== undefined && options.symbolize !== undefined)) {
+    // A crash whose core was not stored: its record is all there is. To
+    // name a stored core's frames its record's trace is enough: the core
+    // stays packed.
+    const record = await readRecord(path);
+    if (
+      record?.tool === "gzcoredump" && (recordOnly || record.backtrace)
+    ) {
       return {
         kind: "core",
         path,
-        container: format,
-        metadata: fields as CoreMetadata,
-      };
-    }
-  }
-  if (format === undefined && path.endsWith(".json") && head[0] === 0x7b) {
-    // A crash whose core was not stored: its sidecar is all there is.
-    const fields = await captureFields(path);
-    if (fields.tool === "gzcoredump") {
-      return {
-        kind: "core",
-        path,
-        container: "metadata only",
-        metadata: fields as CoreMetadata,
+        container: format ?? "metadata only",
+        metadata: record as CoreMetadata,
       };
     }
   }
@@ -222,30 +216,35 @@ function traced(
   return signature === undefined ? { backtrace } : { backtrace, signature };
 }
 
-/** The capture-only fields of a stored core's `.json`, when it is there. */
-async function captureFields(path: string): Promise<Partial<CoreMetadata>> {
-  const sidecar = path.replace(/\.(gz|zz)$/, ".json");
-  const whole = path.endsWith(".json");
+/** The capture's record of a stored core (its `.json`), when it is there. */
+async function readRecord(
+  path: string,
+): Promise<Partial<CoreMetadata> | undefined> {
   try {
-    using file = await openRegularFile(sidecar);
+    using file = await openRegularFile(path.replace(/\.(gz|zz)$/, ".json"));
     const { size } = await file.stat();
-    if (size > 1 << 20) return {};
-    const stored = JSON.parse(
+    if (size > 1 << 20) return undefined;
+    return JSON.parse(
       new TextDecoder().decode(await readFileAt(file, 0, size)),
     );
-    if (whole) return stored;
-    // What the capture knew beyond the core (the kernel's facts, the
-    // program, /proc) wins; the core's own facts fill the rest.
-    const fields: Partial<Record<keyof CoreMetadata, unknown>> = {};
-    for (const [name, value] of Object.entries(stored)) {
-      if (value !== null && value !== undefined) {
-        fields[name as keyof CoreMetadata] = value;
-      }
-    }
-    return fields as Partial<CoreMetadata>;
   } catch {
-    return {};
+    return undefined;
   }
+}
+
+/**
+ * What the capture knew beyond the core (the kernel's facts, the program,
+ * /proc): the record's fields that are set. They win over what is computed
+ * from the core, which fills the rest.
+ */
+async function captureFields(path: string): Promise<Partial<CoreMetadata>> {
+  const fields: Partial<Record<keyof CoreMetadata, unknown>> = {};
+  for (const [name, value] of Object.entries(await readRecord(path) ?? {})) {
+    if (value !== null && value !== undefined) {
+      fields[name as keyof CoreMetadata] = value;
+    }
+  }
+  return fields as Partial<CoreMetadata>;
 }
 
 /**
