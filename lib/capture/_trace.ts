@@ -38,7 +38,10 @@ export async function takeProcessFiles(
   }
 }
 
-/** Every thread's trace; undefined when the core has no notes to start from. */
+/**
+ * Every thread's trace; undefined when the core has no notes to start from.
+ * The process's files stay open: the caller closes them.
+ */
 export async function traceCapture(
   report: CoreReport,
   process: ProcessFiles | undefined,
@@ -59,8 +62,6 @@ export async function traceCapture(
   } catch (error) {
     warnings.push(`Cannot make the stack trace: ${errorText(error)}`);
     return undefined;
-  } finally {
-    process?.[Symbol.dispose]();
   }
 }
 

@@ -190,6 +190,8 @@ export async function captureCore(
   const reader = openByteSource(input);
   const stopReading = () => void reader.cancel().catch(() => {});
   options.signal?.addEventListener("abort", stopReading, { once: true });
+  // The crashed process's module files, opened before it is let go.
+  let processFiles: ProcessFiles | undefined;
   try {
     if (capture.store.before) {
       const problem = await runHook(capture.store.before, []);
@@ -204,7 +206,6 @@ export async function captureCore(
     // Once the core is read: who crashed (while /proc/<pid> is there),
     // then let the crashed process go.
     let identity: Identity = {};
-    let processFiles: ProcessFiles | undefined;
     const source = coreSource(reader, first, inspector, async () => {
       if (!options.signal?.aborted) {
         identity = await identifyProgram(
@@ -233,6 +234,7 @@ export async function captureCore(
     const backtrace = options.signal?.aborted
       ? undefined
       : await traceCapture(inspector.report, processFiles, capture.warnings);
+    // Closed once traced (and, on a failure before that, below).
     processFiles?.[Symbol.dispose]();
     const described = await describe(capture, admitted, {
       ...outcome,
@@ -260,6 +262,7 @@ export async function captureCore(
   } catch (error) {
     throw new CaptureFailedError(error, capture.warnings);
   } finally {
+    processFiles?.[Symbol.dispose]();
     options.signal?.removeEventListener("abort", stopReading);
     stopReading();
   }
