@@ -175,3 +175,9 @@ export async function chooseDirectory(
 
 /** The level of blocks deflated while the writer waits on the capture. */
 export const PRESSED_LEVEL = 2;
+
+/**
+ * Blocks read in a row without finding the pipe full, after which the
+ * capture goes back from {@linkcode PRESSED_LEVEL} to its level.
+ */
+export const PRESSURE_HOLD = 8;

@@ -18,7 +18,7 @@ import {
 } from "../store/mod.ts";
 import { compact, errorText } from "../util/mod.ts";
 import { type ClockReading, readClocks } from "../process/mod.ts";
-import { Capture, PRESSED_LEVEL } from "./_prepare.ts";
+import { Capture, PRESSED_LEVEL, PRESSURE_HOLD } from "./_prepare.ts";
 import { CoreSource } from "./_source.ts";
 import { Admitted, emptyReport, removeEntries, UUID_ROOM } from "./_admit.ts";
 import { watch } from "./_space_watch.ts";
@@ -81,13 +81,23 @@ export async function streamArchive(
   let written = 0;
   // A byte stream: the compressor's block buffers are handed down, and the
   // core is read straight into them.
-  // Without an explicit level, a block read while the kernel waited on a
-  // full pipe is deflated at the faster PRESSED_LEVEL.
+  // Without an explicit level, blocks are deflated at the faster
+  // PRESSED_LEVEL from the first read that finds the pipe full (the kernel
+  // waits on the capture) until PRESSURE_HOLD blocks in a row were read
+  // without one. Through the kernel on the mixed core, the reads flicker:
+  // once slots free up in the compressor, a burst of reads drains the pipe
+  // faster than the kernel fills it, and the blocks of that burst, judged
+  // on their own reads, went at level 5 (85 of 310 text blocks), to be
+  // deflated in twice the time the kernel then waited for.
   const pressure = capture.fixedLevel ? undefined : options.pressure;
-  let pressed = false;
+  let pressedRead = false;
+  let calmBlocks = PRESSURE_HOLD;
   let pressedBlocks = 0;
   const blockLevel = pressure === undefined ? undefined : () => {
-    if (!pressed) return capture.level;
+    // Asked once a block is read, before the next block's first read.
+    calmBlocks = pressedRead ? 0 : calmBlocks + 1;
+    pressedRead = false;
+    if (calmBlocks >= PRESSURE_HOLD) return capture.level;
     pressedBlocks++;
     return PRESSED_LEVEL;
   };
@@ -103,9 +113,9 @@ export async function streamArchive(
       const into = asked === undefined
         ? undefined
         : new Uint8Array(asked.buffer, asked.byteOffset, asked.byteLength);
-      // Whether the pipe was full as this block's read began: the kernel
-      // was waiting on the capture.
-      pressed = pressure?.() ?? false;
+      // Whether the pipe was full as this read began: the kernel was
+      // waiting on the capture.
+      if (pressure?.()) pressedRead = true;
       const chunk = signal?.aborted ? undefined : await source.read(into);
       if (signal?.aborted) {
         controller.error(new InterruptedError(String(signal.reason)));

@@ -31,7 +31,7 @@ import { CoreInspectorStream } from "../elf/mod.ts";
 import { runHook } from "./hooks.ts";
 import { prepare } from "./_prepare.ts";
 
-export { DEFAULT_STORE, PRESSED_LEVEL } from "./_prepare.ts";
+export { DEFAULT_STORE, PRESSED_LEVEL, PRESSURE_HOLD } from "./_prepare.ts";
 import { coreSource, READ_SIZE } from "./_source.ts";
 import { compact, openByteSource } from "../util/mod.ts";
 import { admitCapture } from "./_admit.ts";
@@ -77,9 +77,10 @@ export interface CaptureOptions {
   level?: number;
   /**
    * Whether the input's writer waits on the capture (the kernel, on a full
-   * pipe: `stdinPressure` in `stdin_pipe.ts`), asked before each block.
-   * Without `level`, such blocks are deflated at level
-   * {@linkcode PRESSED_LEVEL} instead of the default: measured through the
+   * pipe: `stdinPressure` in `stdin_pipe.ts`), asked before each read.
+   * Without `level`, blocks are deflated at level {@linkcode PRESSED_LEVEL}
+   * instead of the default from a read that finds it waiting until
+   * {@linkcode PRESSURE_HOLD} blocks in a row were read without: measured through the
    * kernel on the benchmark's mixed 1 GiB core, level 5 kept the crashed
    * process frozen 1.9 s (median of 3), level 2 1.7 s, for 0.3% more bytes.
    *

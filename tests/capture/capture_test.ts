@@ -8,7 +8,7 @@ import { stampUuid } from "../../lib/cli/mod.ts";
 import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
 import { buildCrasher, check, listDir, runMain, tempDir } from "../_helpers.ts";
 import { euUnstripModules, readelfBuildId } from "../_readelf.ts";
-import { sidecars, slowCapture } from "../_store.ts";
+import { sidecars, type SlowCapture, slowCapture } from "../_store.ts";
 
 /** Starts the crash program waiting in pause(); gcore writes its core. */
 async function liveProcess(program: string, dir: string) {
@@ -375,6 +375,32 @@ function records(bytes: number): Uint8Array {
   return out;
 }
 
+/**
+ * Writes `bytes` 256 KiB at a time, 20 ms apart (slower than any capture),
+ * ends the input, and expects the capture to succeed.
+ */
+async function finishSlowly(capture: SlowCapture, bytes: Uint8Array) {
+  const part = 256 << 10;
+  for (let at = 0; at < bytes.length; at += part) {
+    await capture.write(bytes.subarray(at, at + part));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await capture.end();
+  const result = await capture.result();
+  assert.equal(result.code, 0, result.stderr);
+}
+
+/** gzip finds the archive sound, and it inflates to exactly `core`. */
+async function assertArchiveHolds(archive: string, core: Uint8Array) {
+  await check("sh", ["-c", `gzip -t ${archive}`]);
+  const inflated = await new Response(
+    (await Deno.open(archive)).readable.pipeThrough(
+      new DecompressionStream("gzip"),
+    ),
+  ).arrayBuffer();
+  assert.deepEqual(new Uint8Array(inflated), core);
+}
+
 /** The one record in a store. */
 async function storedRecord(store: string) {
   const records = await sidecars(store);
@@ -399,14 +425,7 @@ Deno.test("capture: blocks read while the writer waits on a full pipe are deflat
     `pressed_blocks ${fastRecord.pressed_blocks} of ${blocks}`,
   );
   assert.equal(fastRecord.level, 5);
-  const fastArchive = `${pressed}/${fastRecord.archive}`;
-  await check("sh", ["-c", `gzip -t ${fastArchive}`]);
-  const inflated = await new Response(
-    (await Deno.open(fastArchive)).readable.pipeThrough(
-      new DecompressionStream("gzip"),
-    ),
-  ).arrayBuffer();
-  assert.deepEqual(new Uint8Array(inflated), core);
+  await assertArchiveHolds(`${pressed}/${fastRecord.archive}`, core);
   // An explicit level is kept whatever the pipe: smaller, and no count.
   const fixed = `${dir.path}/fixed`;
   const five = await runMain(["-c", "-p", fixed, "-l", "5", "-a", "text"], {
@@ -422,17 +441,30 @@ Deno.test("capture: blocks read while the writer waits on a full pipe are deflat
   // A writer slower than the capture never fills the pipe.
   const slowStore = `${dir.path}/slow`;
   const slow = slowCapture(["-c", "-p", slowStore, "-a", "text"]);
-  const part = 256 << 10;
-  for (let at = 0; at < 8 << 20; at += part) {
-    await slow.write(core.subarray(at, at + part));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  await slow.end();
-  const slowResult = await slow.result();
-  assert.equal(slowResult.code, 0, slowResult.stderr);
+  await finishSlowly(slow, core.subarray(0, 8 << 20));
   const slowRecord = await storedRecord(slowStore);
   assert.ok(
     slowRecord.pressed_blocks < 2,
     `pressed_blocks ${slowRecord.pressed_blocks} of 8`,
   );
+});
+
+Deno.test("capture: the faster level holds for PRESSURE_HOLD blocks after the pipe was last seen full, then the default comes back", async () => {
+  await using dir = await tempDir();
+  const core = records(22 << 20);
+  const store = `${dir.path}/store`;
+  const capture = slowCapture(["-c", "-p", store, "-a", "text"]);
+  // 6 MiB at once: every read finds the pipe full.
+  const burst = 6 << 20;
+  await capture.write(core.subarray(0, burst));
+  // Then a writer the capture keeps up with: no read finds it full.
+  await finishSlowly(capture, core.subarray(burst));
+  const record = await storedRecord(store);
+  // The burst's blocks, then PRESSURE_HOLD (8) more; not the 16 slow ones.
+  const pressed = record.pressed_blocks;
+  assert.ok(
+    pressed >= 6 + 8 - 2 && pressed <= 6 + 8 + 2,
+    `pressed_blocks ${pressed} of 22, expected about 6 + 8`,
+  );
+  await assertArchiveHolds(`${store}/${record.archive}`, core);
 });

@@ -54,6 +54,50 @@ Deno.test("isZero() defaults to the whole view, and finds a single bit anywhere"
   }
 });
 
+Deno.test("isZero() on long ranges finds a bit at every chunk edge, at any offset", () => {
+  const chunk = 64 << 10;
+  const backing = new Uint8Array(3 * chunk + 64);
+  for (const shift of [0, 1, 3]) {
+    for (
+      const length of [
+        4095,
+        4096,
+        4097,
+        chunk - 1,
+        chunk,
+        chunk + 1,
+        3 * chunk + 7,
+      ]
+    ) {
+      const view = backing.subarray(shift, shift + length);
+      for (const start of [0, 1, 5]) {
+        const places = [
+          -1,
+          start,
+          start + 4095,
+          chunk - 1,
+          chunk,
+          chunk + start,
+          2 * chunk + 1,
+          length - 1,
+        ].filter((at) => at < length);
+        for (const at of places) {
+          backing.fill(0);
+          if (at >= 0) view[at] = 0x80;
+          for (const end of [length, length - 1, at + 1, at]) {
+            if (end < start || end > length) continue;
+            assert.equal(
+              isZero(view, start, end),
+              reference(view, start, end),
+              `shift ${shift}, length ${length}, bit at ${at}, range ${start}-${end}`,
+            );
+          }
+        }
+      }
+    }
+  }
+});
+
 Deno.test("zeros() gives zero views that isSharedZeros() knows without reading", () => {
   for (const length of [1, 10, 4096, 1 << 20]) {
     const view = zeros(length);
