@@ -44,7 +44,7 @@ import {
   releaseStdin,
   stdinPressure,
 } from "./lib/capture/mod.ts";
-import { compact, errorText, keepFreedMemory } from "./lib/util/mod.ts";
+import { compact, errorText } from "./lib/util/mod.ts";
 import { debuginfodFromEnv } from "./lib/debuginfo/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 import { fstatSync } from "node:fs";
@@ -78,11 +78,6 @@ export async function main(args: string[]): Promise<number> {
 }
 
 async function run(command: Command, args: string[]): Promise<number> {
-  // Block-sized buffers stay in malloc's heaps between blocks.
-  if (
-    command.kind === "capture" || command.kind === "compress" ||
-    command.kind === "decompress"
-  ) keepFreedMemory();
   switch (command.kind) {
     case "help":
       // deno-lint-ignore no-console
