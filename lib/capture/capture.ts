@@ -78,11 +78,12 @@ export interface CaptureOptions {
   /**
    * Whether the input's writer waits on the capture (the kernel, on a full
    * pipe: `stdinPressure` in `stdin_pipe.ts`), asked before each read.
-   * Without `level`, blocks are deflated at level {@linkcode PRESSED_LEVEL}
-   * instead of the default from a read that finds it waiting until
-   * {@linkcode PRESSURE_HOLD} blocks in a row were read without: measured through the
-   * kernel on the benchmark's mixed 1 GiB core, level 5 kept the crashed
-   * process frozen 1.9 s (median of 3), level 2 1.7 s, for 0.3% more bytes.
+   * Without `level`, the first read that finds it waiting switches the
+   * blocks to level {@linkcode PRESSED_LEVEL}, until
+   * {@linkcode PRESSURE_HOLD} blocks in a row are read without finding it
+   * so: measured through the kernel on the benchmark's mixed 1 GiB core,
+   * level 5 kept the crashed process frozen 1.9 s (median of 3), level 2
+   * 1.7 s, for 0.3% more bytes.
    *
    * @default {undefined}
    */
