@@ -89,13 +89,19 @@ export async function streamArchive(
   // faster than the kernel fills it, and the blocks of that burst, judged
   // on their own reads, went at level 5 (85 of 310 text blocks), to be
   // deflated in twice the time the kernel then waited for.
+  // One full pipe alone may be the backlog of the capture's start (the
+  // kernel wrote while Deno loaded): the hold starts at the second block in
+  // a row that found it full, when the writer refilled it while we worked.
   const pressure = capture.fixedLevel ? undefined : options.pressure;
   let pressedRead = false;
+  let lastPressed = false;
   let calmBlocks = PRESSURE_HOLD;
   let pressedBlocks = 0;
   const blockLevel = pressure === undefined ? undefined : () => {
     // Asked once a block is read, before the next block's first read.
-    calmBlocks = pressedRead ? 0 : calmBlocks + 1;
+    const holding = calmBlocks < PRESSURE_HOLD;
+    calmBlocks = pressedRead && (holding || lastPressed) ? 0 : calmBlocks + 1;
+    lastPressed = pressedRead;
     pressedRead = false;
     if (calmBlocks >= PRESSURE_HOLD) return capture.level;
     pressedBlocks++;
