@@ -460,11 +460,14 @@ Deno.test("capture: the faster level holds for PRESSURE_HOLD blocks after the pi
   // Then a writer the capture keeps up with: no read finds it full.
   await finishSlowly(capture, core.subarray(burst));
   const record = await storedRecord(store);
-  // The burst's blocks, then PRESSURE_HOLD (8) more; not the 16 slow ones.
+  // The hold (PRESSURE_HOLD, 8) after the burst's last full pipe, and not
+  // the 16 slow blocks: how many of the burst's blocks find the pipe full
+  // depends on how fast this process refills it (all of them, or 3).
   const pressed = record.pressed_blocks;
   assert.ok(
-    pressed >= 6 + 8 - 2 && pressed <= 6 + 8 + 2,
-    `pressed_blocks ${pressed} of 22, expected about 6 + 8`,
+    pressed >= 8 && pressed <= 6 + 8 + 2,
+    `pressed_blocks ${pressed} of 22, expected the hold of 8 and at most 6 + 8`,
   );
+
   await assertArchiveHolds(`${store}/${record.archive}`, core);
 });
