@@ -43,6 +43,7 @@ import {
   enlargeStdinPipe,
   releaseStdin,
   stdinPressure,
+  stdinReadable,
 } from "./lib/capture/mod.ts";
 import { compact, errorText } from "./lib/util/mod.ts";
 import { debuginfodFromEnv } from "./lib/debuginfo/mod.ts";
@@ -334,7 +335,7 @@ async function capture(
       ...options
     } = command;
     using pressure = stdinPressure();
-    const result = await captureCore(Deno.stdin.readable, {
+    const result = await captureCore(stdinReadable(pressure), {
       ...options,
       ...compact({ pressure: pressure && (() => pressure.pressed()) }),
       signal: stop.signal,

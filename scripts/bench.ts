@@ -574,9 +574,11 @@ ${body}
         await child.status;
         const released = Date.now() / 1000;
         seconds[index]!.push(released - Number(out.trim()));
-        // The helper may still be finishing (a sync, its record): wait for
-        // it before the next run, and for its output.
-        await new Promise((resolve) => setTimeout(resolve, 3000));
+        // The helper may still be finishing (ours compresses the blocks
+        // that waited in its spill file, syncs, writes its record): wait
+        // for it to exit before the next run, and for its output.
+        await helperExit(`${dir}/s`);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
         bytes[index] = await stored().catch(() => 0);
         await Deno.remove(`${dir}/kernel.core`).catch(() => {});
         await Deno.remove(`${dir}/drain.out`).catch(() => {});
@@ -597,6 +599,18 @@ ${body}
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   return rows;
+}
+
+/** Waits (at most 2 minutes) until no process's command line names `path`. */
+async function helperExit(path: string): Promise<void> {
+  for (let tries = 0; tries < 1200; tries++) {
+    const running = await new Deno.Command("pgrep", {
+      args: ["-f", `${path} `],
+      stdout: "null",
+    }).output();
+    if (!running.success) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function which(name: string): Promise<string> {

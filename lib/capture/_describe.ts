@@ -40,6 +40,7 @@ export function metadataOf(
     signature?: CrashSignature | undefined;
     uuidFile?: string;
     pressedBlocks?: number | undefined;
+    spilledBlocks?: number | undefined;
   },
 ): ReturnType<typeof buildMetadata> {
   const sources: MetadataSources = {
@@ -53,6 +54,7 @@ export function metadataOf(
       format: capture.format,
       level: capture.level,
       pressedBlocks: parts.pressedBlocks,
+      spilledBlocks: parts.spilledBlocks,
       compressedSize: parts.compressedSize ?? null,
       durationMs: Math.round(performance.now() - capture.started),
       uuidFile: parts.uuidFile,
@@ -130,6 +132,7 @@ export async function describe(
       reason: outcome.reason,
       capture: record,
       pressedBlocks: outcome.pressedBlocks,
+      spilledBlocks: outcome.spilledBlocks,
       report: withDetails ? report : {
         size: report.size,
         programs: [],

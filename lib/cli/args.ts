@@ -530,6 +530,7 @@ function parseStoreOptions(
   set("maxCount", read("max-count", whole));
   set("maxRecords", read("max-records", whole));
   set("maxSize", read("max-size", bytes));
+  set("spillMax", read("spill-max", bytes));
   set("maxAgeMs", read("max-age", parseDuration));
   set("rate", read("rate", parseRate));
   set("mode", read("mode", mode));

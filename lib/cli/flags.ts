@@ -219,6 +219,15 @@ export const FLAGS: readonly Flag[] = [
     default: "1000",
   },
   {
+    name: "spill-max",
+    value: "SIZE",
+    group: "store",
+    help: "most bytes of core waiting on disk for the compressor (default 1G)",
+    doc:
+      "most bytes of core that wait on disk (an unlinked file in the store) while the kernel writes faster than they compress, so that the crashed process is released at the pace of the reads; at most half of the space --keep-free leaves; 0 reads at the compressor's pace",
+    default: "1 GiB",
+  },
+  {
     name: "max-size",
     value: "SIZE",
     group: "store",

@@ -8,7 +8,7 @@
  */
 
 import { deflateBlock } from "./_deflate_block.ts";
-import { garbageMeter } from "../util/mod.ts";
+import { garbageMeter, setThreadNice } from "../util/mod.ts";
 
 /** A block to deflate. */
 export interface DeflateTask {
@@ -17,6 +17,8 @@ export interface DeflateTask {
   level: number;
   /** Also compute the block's Adler-32 (zlib format). */
   adler: boolean;
+  /** The nice value this worker's thread takes, set at its first task. */
+  nice?: number;
 }
 
 /** A deflated block, and the input's buffer handed back for reuse. */
@@ -45,8 +47,15 @@ const scope = self as unknown as {
 // Minor collections every 8 MiB: the output and zlib's buffers die young.
 const collect = garbageMeter({ threshold: 8 << 20, minor: true });
 
+/** The nice value asked for, once set. */
+let niced: number | undefined;
+
 scope.onmessage = (event) => {
-  const { id, data, level, adler } = event.data;
+  const { id, data, level, adler, nice } = event.data;
+  if (nice !== undefined && nice !== niced) {
+    niced = nice;
+    setThreadNice(nice);
+  }
   const buffer = data.buffer as ArrayBuffer;
   let result;
   try {

@@ -32,7 +32,7 @@ import {
 } from "./checksum.ts";
 import { deflateBlock } from "./_deflate_block.ts";
 import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
-import type { Amendment, FilePatch } from "../fs/mod.ts";
+import type { Amendment, FilePatch, SpillFile } from "../fs/mod.ts";
 import {
   indexBuilder,
   indexedGzipHeader,
@@ -62,6 +62,8 @@ const DEFAULT_INDEX_CAPACITY = 1024;
 /** An empty final fixed-Huffman block: closes the deflate stream. */
 const FINAL_BLOCK = new Uint8Array([0x03, 0x00]);
 const WORKER_LABEL = "compression worker";
+/** Most blocks read and not yet emitted while blocks spill: 16 GiB at 1 MiB. */
+const MAX_SPILL_QUEUE = 1 << 14;
 
 /** Options for {@linkcode parallelCompress}. */
 export interface ParallelCompressOptions {
@@ -155,6 +157,24 @@ export interface ParallelCompressOptions {
    * @default {undefined}
    */
   onEnd?: (end: CompressEnd) => void;
+  /**
+   * Where blocks wait, on disk, while every worker is busy: reading goes
+   * on instead of waiting for a worker, as long as the file takes them
+   * (its limit, free space). The blocks are deflated in order, taken back
+   * as workers free up. For an input whose writer waits on the reader (a
+   * crashed process frozen until its core is read); ignored with `inline`.
+   *
+   * @default {undefined}
+   */
+  spill?: SpillFile;
+  /**
+   * The nice value of the workers' threads (0 to 19), so that the thread
+   * that reads the input runs first: with `spill`, reading is what the
+   * writer waits for.
+   *
+   * @default {undefined}
+   */
+  workerNice?: number;
 }
 
 /** How a compression ended, for {@linkcode ParallelCompressOptions.onEnd}. */
@@ -163,6 +183,8 @@ export interface CompressEnd {
   inputBytes: number;
   /** Whether `maxOutput` ended the output before the input's end. */
   cut: boolean;
+  /** Blocks that waited in the `spill` file. */
+  spilledBlocks: number;
 }
 
 /** Where the index goes, and how large the input is expected to be. */
@@ -206,6 +228,12 @@ interface Slot {
   kept?: Uint8Array | undefined;
   /** Why the worker did not deflate it. */
   failure?: unknown;
+  /** It waits for a worker in the spill file (else in `block`). */
+  spilled?: boolean;
+  /** It was given to a worker, and counts in `given` until emitted. */
+  given?: boolean;
+  /** Settles `ready` of a block that waits for a worker. */
+  settle?: (() => void) | undefined;
   /** Settles (never rejects) when `deflated` or `failure` is set. */
   ready: Promise<void>;
 }
@@ -279,7 +307,9 @@ export function parallelCompress(
     inline = false,
     fallback = "error",
     maxOutput,
+    workerNice,
   } = options;
+  const spill = inline ? undefined : options.spill;
   const zlibFormat = format === "zlib";
   const trailerLength = zlibFormat ? 4 : 8;
   const workers: WorkerPool<DeflateTask, DeflateResult> | undefined = inline
@@ -311,6 +341,18 @@ export function parallelCompress(
   let emittedInput = 0;
   let written = 0; // output bytes enqueued
   let inputDone = false;
+  /** Blocks read that wait for a worker, in input order. */
+  const waiting: Slot[] = [];
+  let spilledBlocks = 0;
+  /** Of those, the blocks that the spill file did not take (it failed). */
+  let waitingInMemory = 0;
+  /**
+   * Blocks given to a worker and not yet emitted: with `maxOutput`, each
+   * keeps its input until it is emitted. Blocks that wait are given only
+   * while these are fewer than `maxQueue`, so that memory stays bounded
+   * when the output is slow to be taken.
+   */
+  let given = 0;
   /** In this thread from now on: `inline`, or after the workers failed. */
   let inThread = inline;
 
@@ -334,7 +376,12 @@ export function parallelCompress(
    */
   const room = () =>
     started && !inputDone && !closed && failure === undefined &&
-    pending < maxPending && queue.length < maxQueue;
+    (pending < maxPending && queue.length < maxQueue || spillRoom());
+  /** Whether the next block may wait in the spill file. */
+  const spillRoom = () =>
+    spill !== undefined && !inThread && spill.failure === undefined &&
+    spill.free >= blockSize && queue.length < MAX_SPILL_QUEUE &&
+    waitingInMemory === 0;
   const readAhead = (): Promise<void> | undefined => {
     if (ahead === undefined && !room()) return undefined;
     ahead ??= (async () => {
@@ -458,16 +505,43 @@ export function parallelCompress(
       deflateHere(slot, block);
       return;
     }
+    if (pending < maxPending && given < maxQueue && waiting.length === 0) {
+      dispatch(slot, block);
+      return;
+    }
+    // Every worker is busy (room() let it be read for the spill file): the
+    // block waits its turn, after those read before it.
+    slot.ready = new Promise((resolve) => slot.settle = resolve);
+    if (spill?.append(block)) {
+      slot.spilled = true;
+      spilledBlocks++;
+      if (block.buffer.byteLength === blockSize) {
+        pool.push(block.buffer as ArrayBuffer);
+      }
+    } else {
+      // The spill file failed on it: kept here, and no more are read
+      // until the workers catch up.
+      slot.block = block;
+      waitingInMemory++;
+    }
+    waiting.push(slot);
+  };
+
+  /** Gives a block to a worker. */
+  const dispatch = (slot: Slot, block: Uint8Array) => {
     const id = nextId++;
     pending++;
+    given++;
+    slot.given = true;
     slot.block = block;
     const task: DeflateTask = {
       id,
       data: block,
       level: slot.level,
       adler: zlibFormat,
+      ...(workerNice === undefined ? {} : { nice: workerNice }),
     };
-    slot.ready = workers.run(task, [block.buffer as ArrayBuffer]).then(
+    slot.ready = workers!.run(task, [block.buffer as ArrayBuffer]).then(
       (result) => {
         slot.deflated = result.deflated;
         slot.adler = result.adler;
@@ -480,9 +554,48 @@ export function parallelCompress(
       },
     ).finally(() => {
       pending--;
+      dispatchWaiting();
       if (inThread && pending === 0) stop();
       readAhead();
     });
+  };
+
+  /**
+   * Gives the blocks that wait to the workers as they free up, oldest
+   * first (after a failure of the workers, the oldest one is deflated
+   * here, one per call).
+   */
+  const dispatchWaiting = () => {
+    while (
+      waiting.length > 0 &&
+      (inThread || pending < maxPending && given < maxQueue)
+    ) {
+      const slot = waiting.shift()!;
+      const settle = slot.settle!;
+      slot.settle = undefined;
+      let block = slot.block;
+      slot.block = undefined;
+      if (block !== undefined) waitingInMemory--;
+      if (slot.spilled) {
+        slot.spilled = false;
+        const buffer = pool.pop() ?? new ArrayBuffer(blockSize);
+        try {
+          block = spill!.take(new Uint8Array(buffer, 0, slot.length));
+        } catch (error) {
+          // Those bytes are gone: the stream errors (the next pull).
+          failure ??= error;
+          settle();
+          return;
+        }
+      }
+      if (inThread) {
+        deflateHere(slot, block!);
+        settle();
+        return;
+      }
+      dispatch(slot, block!);
+      slot.ready.then(settle);
+    }
   };
 
   /**
@@ -587,11 +700,12 @@ export function parallelCompress(
     }
     enqueue(controller, trailer);
     queue.length = 0;
+    waiting.length = 0;
     closed = true;
     stop();
     // The rest of the input is not wanted: let its producer go.
     if (cut) await source.cancel().catch(() => {});
-    options.onEnd?.({ inputBytes: emittedInput, cut });
+    options.onEnd?.({ inputBytes: emittedInput, cut, spilledBlocks });
     controller.close();
   };
 
@@ -636,6 +750,10 @@ export function parallelCompress(
               return;
             }
             queue.shift();
+            if (slot.adler !== -1 && slot.given) {
+              slot.given = false;
+              given--;
+            }
             if (slot.kept !== undefined) {
               if (slot.kept.buffer.byteLength === blockSize) {
                 pool.push(slot.kept.buffer as ArrayBuffer);
@@ -655,10 +773,17 @@ export function parallelCompress(
             emitted = true;
           }
           if (emitted) {
+            dispatchWaiting();
             readAhead();
             return;
           }
           if (failure !== undefined) throw failure;
+          // After a failure of the workers, the blocks that waited for
+          // them are deflated here.
+          if (inThread && waiting.length > 0) {
+            dispatchWaiting();
+            continue;
+          }
           if (queue.length > 0) {
             const reading = readAhead();
             await (reading === undefined

@@ -11,3 +11,4 @@ export * from "./errors.ts";
 export * from "./file_io.ts";
 export * from "./open_regular.ts";
 export * from "./read_at.ts";
+export * from "./spill_file.ts";

@@ -100,6 +100,12 @@ export interface CoreMetadata {
    * waiting on a full pipe (capture at the default level); absent otherwise.
    */
   pressed_blocks?: number;
+  /**
+   * Blocks of 1 MiB that waited on disk (the spill file) for a compression
+   * worker, so that the core was read at the kernel's pace; absent when
+   * none did.
+   */
+  spilled_blocks?: number;
   /** When the crash happened, ISO 8601 in UTC. */
   time: string;
   /** The host's name (`%h`, else this host's); null when unknown. */
@@ -217,6 +223,8 @@ export interface MetadataSources {
     level: number | undefined;
     /** Blocks deflated faster while the kernel waited. */
     pressedBlocks?: number | undefined;
+    /** Blocks that waited in the spill file. */
+    spilledBlocks?: number | undefined;
     /** Bytes of the archive. */
     compressedSize: number | null;
     /** How long storing took, in milliseconds. */
@@ -294,7 +302,10 @@ export function buildMetadata(sources: MetadataSources): CoreMetadata {
     archive: stored?.archive ?? null,
     format: stored?.format ?? null,
     level: stored?.level ?? null,
-    ...compact({ pressed_blocks: stored?.pressedBlocks }),
+    ...compact({
+      pressed_blocks: stored?.pressedBlocks,
+      spilled_blocks: stored?.spilledBlocks || undefined,
+    }),
     time: sources.time.toISOString(),
     hostname: facts.hostname ?? sources.hostname ?? null,
     pid: facts.pid ?? notes?.process?.pid ?? null,

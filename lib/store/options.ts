@@ -25,6 +25,12 @@ export interface StoreOptions {
   maxAgeMs?: number;
   /** Most cores per program per period. */
   rate?: Rate;
+  /**
+   * Most bytes of core that wait on disk, in the store's file system, for
+   * a compression worker while the kernel writes faster than they
+   * compress; 0 reads at the compressor's pace.
+   */
+  spillMax?: number;
   /** Store whatever RLIMIT_CORE says. */
   ignoreRlimit?: boolean;
   /** Permission bits of stored files. */

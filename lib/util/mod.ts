@@ -14,3 +14,5 @@ export * from "./worker_pool.ts";
 export * from "./compact.ts";
 export * from "./words.ts";
 export * from "./search.ts";
+export * from "./thread_priority.ts";
+export * from "./libc.ts";

@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { stampUuid } from "../../lib/cli/mod.ts";
 import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
-import { buildCrasher, check, listDir, runMain, tempDir } from "../_helpers.ts";
+import {
+  buildCrasher,
+  check,
+  listAll,
+  listDir,
+  runMain,
+  tempDir,
+  waitFor,
+} from "../_helpers.ts";
 import { euUnstripModules, readelfBuildId } from "../_readelf.ts";
 import { sidecars, type SlowCapture, slowCapture } from "../_store.ts";
 
@@ -413,11 +421,13 @@ Deno.test("capture: blocks read while the writer waits on a full pipe are deflat
   await using dir = await tempDir();
   const core = records(48 << 20);
   const blocks = core.length >> 20;
-  // All at once: the writer always waits on the pipe.
+  // All at once: the writer always waits on the pipe (no spill file: the
+  // capture reads at the compressor's pace).
   const pressed = `${dir.path}/pressed`;
-  const fast = await runMain(["-c", "-p", pressed, "-a", "text"], {
-    stdin: core,
-  });
+  const fast = await runMain(
+    ["-c", "-p", pressed, "-a", "text", "--spill-max", "0"],
+    { stdin: core },
+  );
   assert.equal(fast.code, 0, fast.stderr);
   const fastRecord = await storedRecord(pressed);
   assert.ok(
@@ -428,9 +438,10 @@ Deno.test("capture: blocks read while the writer waits on a full pipe are deflat
   await assertArchiveHolds(`${pressed}/${fastRecord.archive}`, core);
   // An explicit level is kept whatever the pipe: smaller, and no count.
   const fixed = `${dir.path}/fixed`;
-  const five = await runMain(["-c", "-p", fixed, "-l", "5", "-a", "text"], {
-    stdin: core,
-  });
+  const five = await runMain(
+    ["-c", "-p", fixed, "-l", "5", "-a", "text", "--spill-max", "0"],
+    { stdin: core },
+  );
   assert.equal(five.code, 0, five.stderr);
   const fixedRecord = await storedRecord(fixed);
   assert.equal(fixedRecord.pressed_blocks, undefined);
@@ -453,7 +464,15 @@ Deno.test("capture: the faster level holds for PRESSURE_HOLD blocks after the pi
   await using dir = await tempDir();
   const core = records(22 << 20);
   const store = `${dir.path}/store`;
-  const capture = slowCapture(["-c", "-p", store, "-a", "text"]);
+  const capture = slowCapture([
+    "-c",
+    "-p",
+    store,
+    "-a",
+    "text",
+    "--spill-max",
+    "0",
+  ]);
   // 6 MiB at once: every read finds the pipe full.
   const burst = 6 << 20;
   await capture.write(core.subarray(0, burst));
@@ -470,4 +489,77 @@ Deno.test("capture: the faster level holds for PRESSURE_HOLD blocks after the pi
   );
 
   await assertArchiveHolds(`${store}/${record.archive}`, core);
+});
+
+/** Where the descriptors of a process that reach a spill file point. */
+function spillLinks(pid: number): string[] {
+  const links = [];
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      links.push(Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`));
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return links.filter((target) => target.includes(".gzcoredump-spill-"));
+}
+
+/** The nice value of each thread of a process, by thread id. */
+function threadNices(pid: number): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/stat`);
+      nices.set(Number(task.name), Number(stat.split(") ")[1]!.split(" ")[16]));
+    } catch {
+      // The thread ended.
+    }
+  }
+  return nices;
+}
+
+Deno.test("capture: blocks the workers cannot take yet wait in an unlinked spill file, the workers step back to nice 19, and the record counts the blocks", async () => {
+  await using dir = await tempDir();
+  const core = records(48 << 20);
+  const store = `${dir.path}/store`;
+  const capture = slowCapture(["-c", "-p", store, "-a", "text"]);
+  // The first blocks, then a look at the threads while the workers have
+  // work: the main thread keeps its nice value, two workers are at 19.
+  await capture.write(core.subarray(0, 8 << 20));
+  const workers = Math.min(2, navigator.hardwareConcurrency);
+  const nices = await waitFor(() => {
+    const found = threadNices(capture.pid);
+    const niced = [...found.values()].filter((n) => n === 19).length;
+    return Promise.resolve(niced >= workers ? found : undefined);
+  }, 30);
+  const own = threadNices(Deno.pid).get(Deno.pid);
+  assert.equal(nices.get(capture.pid), own, "the main thread is not niced");
+  // While it runs, its spill file is open and has no name.
+  const open = spillLinks(capture.pid);
+  assert.equal(open.length, 1, open.join(" "));
+  assert.match(open[0]!, / \(deleted\)$/);
+  // The rest all at once: the reads outrun the workers.
+  await capture.write(core.subarray(8 << 20));
+  await capture.end();
+  const result = await capture.result();
+  assert.equal(result.code, 0, result.stderr);
+  const record = await storedRecord(store);
+  assert.ok(
+    record.spilled_blocks > 0 && record.spilled_blocks <= 48,
+    `spilled_blocks ${record.spilled_blocks} of 48`,
+  );
+  await assertArchiveHolds(`${store}/${record.archive}`, core);
+  // Nothing of the spill file is left.
+  const left = (await listAll(store)).filter((name) => name.includes("spill"));
+  assert.deepEqual(left, []);
+  // --spill-max 0: none, and no count in the record.
+  const none = `${dir.path}/none`;
+  const plain = await runMain(
+    ["-c", "-p", none, "-a", "text", "--spill-max", "0"],
+    { stdin: core },
+  );
+  assert.equal(plain.code, 0, plain.stderr);
+  const plainRecord = await storedRecord(none);
+  assert.equal(plainRecord.spilled_blocks, undefined);
+  await assertArchiveHolds(`${none}/${plainRecord.archive}`, core);
 });

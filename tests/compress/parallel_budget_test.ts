@@ -258,7 +258,11 @@ Deno.test("parallelCompress() inline writes the same bytes as the workers, whate
       const one = await run({ format, level, inline: true, jobs: 1 }, true);
       assert.deepEqual(inline.bytes, workers.bytes, `${format} ${level}`);
       assert.deepEqual(one.bytes, workers.bytes, `${format} ${level} jobs 1`);
-      assert.deepEqual(inline.end, { inputBytes: INPUT.length, cut: false });
+      assert.deepEqual(inline.end, {
+        inputBytes: INPUT.length,
+        cut: false,
+        spilledBlocks: 0,
+      });
     }
   }
 });
@@ -282,6 +286,10 @@ Deno.test("compress() passes maxOutput and onEnd through, and cuts with jobs 1 i
     false,
     (input, options) => compress(input, options ?? {}),
   );
-  assert.deepEqual(stream.end, { inputBytes: INPUT.length, cut: false });
+  assert.deepEqual(stream.end, {
+    inputBytes: INPUT.length,
+    cut: false,
+    spilledBlocks: 0,
+  });
   await verify(`${dir.path}/stream`, stream, "gzip", undefined, "jobs 1");
 });

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
 import { parallelCompress } from "../../lib/compress/mod.ts";
+import { openSpillFile } from "../../lib/fs/mod.ts";
 import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
 import {
   fileDigest,
@@ -216,39 +217,50 @@ Deno.test("parallelCompress() fallback: inline goes on in this thread with one w
     const module: typeof import("../../lib/compress/mod.ts") = await import(
       `file://${copy}/lib/compress/parallel_deflate.ts`
     );
-    const warnings: string[] = [];
-    const inline = module.parallelCompress(ReadableStream.from([data]), {
-      jobs: 2,
-      fallback: "inline",
-      onWarning: (message) => warnings.push(message),
-    });
-    if (fault === "throwing on every task") {
-      // The worker died holding the blocks: an error, never wrong data.
-      const error = await new Response(inline).arrayBuffer().then(
-        () => undefined,
-        (error: unknown) => error,
+    // With blocks waiting in a spill file too: they are deflated here.
+    for (const spilling of [false, true]) {
+      using spill = spilling
+        ? openSpillFile(dir.path, { limit: 64 * MiB })
+        : undefined;
+      const warnings: string[] = [];
+      const inline = module.parallelCompress(ReadableStream.from([data]), {
+        jobs: 2,
+        fallback: "inline",
+        onWarning: (message) => warnings.push(message),
+        ...(spill === undefined ? {} : { spill }),
+      });
+      if (fault === "throwing on every task") {
+        // The worker died holding the blocks: an error, never wrong data.
+        const error = await new Response(inline).arrayBuffer().then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        assert.ok(error instanceof module.WorkerFailedError, String(error));
+        assert.match(
+          error.message,
+          /^Cannot compress bytes 0 to \d+ of the input: the compression worker lib\/compress\/_deflate_worker\.ts failed with Error: injected failure and did not hand them back/,
+        );
+        assert.doesNotMatch(error.message, /\n/);
+      } else {
+        const bytes = new Uint8Array(await new Response(inline).arrayBuffer());
+        assert.deepEqual(
+          bytes,
+          expected,
+          `${fault}${spilling ? ", spilling" : ""}: the same bytes`,
+        );
+      }
+      // No warning of a fallback that did not happen.
+      assert.equal(
+        warnings.length,
+        fault === "throwing on every task" ? 0 : 1,
+        `${fault}: ${warnings.join(" | ")}`,
       );
-      assert.ok(error instanceof module.WorkerFailedError, String(error));
-      assert.match(
-        error.message,
-        /^Cannot compress bytes 0 to \d+ of the input: the compression worker lib\/compress\/_deflate_worker\.ts failed with Error: injected failure and did not hand them back/,
-      );
-      assert.doesNotMatch(error.message, /\n/);
-    } else {
-      const bytes = new Uint8Array(await new Response(inline).arrayBuffer());
-      assert.deepEqual(bytes, expected, `${fault}: the same bytes`);
-    }
-    // No warning of a fallback that did not happen.
-    assert.equal(
-      warnings.length,
-      fault === "throwing on every task" ? 0 : 1,
-      `${fault}: ${warnings.join(" | ")}`,
-    );
-    for (const warning of warnings) {
-      assert.match(
-        warning,
-        /^the compression workers failed \(lib\/compress\/_deflate_worker\.ts: .+\); compressed in the main thread instead$/,
-      );
+      for (const warning of warnings) {
+        assert.match(
+          warning,
+          /^the compression workers failed \(lib\/compress\/_deflate_worker\.ts: .+\); compressed in the main thread instead$/,
+        );
+      }
     }
     const failing = module.parallelCompress(ReadableStream.from([data]), {
       jobs: 2,

@@ -67,6 +67,7 @@ const STORE_CASES: Record<
   "max-count": { value: "7", store: { maxCount: 7 } },
   "max-records": { value: "12", store: { maxRecords: 12 } },
   "max-size": { value: "2M", store: { maxSize: 2 * MiB } },
+  "spill-max": { value: "64M", store: { spillMax: 64 * MiB } },
   "max-age": { value: "3", store: { maxAgeMs: 3 * DAY } },
   rate: { value: "2/30m", store: { rate: { count: 2, periodMs: 1_800_000 } } },
   "ignore-rlimit": { store: { ignoreRlimit: true } },

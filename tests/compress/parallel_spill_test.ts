@@ -1,0 +1,149 @@
+/**
+ * Blocks that wait on disk for a worker (`spill`): the output is the same,
+ * byte for byte, as without, whatever the spill file's limit, and when
+ * the disk fills under it.
+ */
+import assert from "node:assert/strict";
+import {
+  type CompressEnd,
+  parallelCompress,
+  type ParallelCompressOptions,
+} from "../../lib/compress/mod.ts";
+import { openSpillFile, type SpillFile } from "../../lib/fs/mod.ts";
+import {
+  check,
+  fileDigest,
+  pythonInflate,
+  seededRandom,
+  tempDir,
+} from "../_helpers.ts";
+import { tmpfs } from "../_store.ts";
+
+const MiB = 1 << 20;
+
+/**
+ * Blocks of text, zeros and random bytes in an order that puts zero
+ * blocks between blocks that wait, and a last partial block.
+ */
+function blocks(): Uint8Array {
+  const kinds = "tztrzzttrtzrttzztrrtztt";
+  const random = seededRandom(11);
+  const data = new Uint8Array(kinds.length * MiB + 54_321);
+  for (let at = 0; at < data.length; at++) {
+    const kind = kinds[Math.floor(at / MiB)] ?? "t";
+    data[at] = kind === "z"
+      ? 0
+      : kind === "r"
+      ? Math.floor(random() * 256)
+      : 97 + ((at * 7 + Math.floor(at / 4096)) % 23);
+  }
+  return data;
+}
+
+/** A spill file that remembers the most bytes it held. */
+function watched(spill: SpillFile): SpillFile & { most: number } {
+  let most = 0;
+  return {
+    get limit() {
+      return spill.limit;
+    },
+    get held() {
+      return spill.held;
+    },
+    get free() {
+      return spill.free;
+    },
+    get spilled() {
+      return spill.spilled;
+    },
+    get failure() {
+      return spill.failure;
+    },
+    get most() {
+      return most;
+    },
+    append(bytes) {
+      const put = spill.append(bytes);
+      most = Math.max(most, spill.held);
+      return put;
+    },
+    take: (into) => spill.take(into),
+    [Symbol.dispose]: () => spill[Symbol.dispose](),
+  };
+}
+
+async function compressed(
+  data: Uint8Array,
+  options: ParallelCompressOptions,
+): Promise<{ bytes: Uint8Array; end: CompressEnd }> {
+  const ends: CompressEnd[] = [];
+  // The input all at once: reading outruns the workers.
+  const bytes = await new Response(
+    parallelCompress(ReadableStream.from([data]), {
+      ...options,
+      onEnd: (end) => ends.push(end),
+    }),
+  ).bytes();
+  assert.equal(ends.length, 1);
+  return { bytes, end: ends[0]! };
+}
+
+Deno.test("parallelCompress() with a spill file writes the same bytes as without, the blocks that waited in order", async () => {
+  await using dir = await tempDir();
+  const data = blocks();
+  const input = `${dir.path}/input`;
+  await Deno.writeFile(input, data);
+  for (const format of ["gzip", "zlib"] as const) {
+    const plain = await compressed(data, { jobs: 2, format });
+    assert.equal(plain.end.spilledBlocks, 0);
+    using spill = watched(openSpillFile(dir.path, { limit: 64 * MiB }));
+    const spilled = await compressed(data, { jobs: 2, format, spill });
+    assert.ok(
+      spilled.end.spilledBlocks >= 4,
+      `${format}: ${spilled.end.spilledBlocks} blocks waited`,
+    );
+    // Whole blocks, and perhaps the last, partial one.
+    const n = spilled.end.spilledBlocks;
+    assert.ok(
+      spill.spilled > (n - 1) * MiB && spill.spilled <= n * MiB,
+      `${spill.spilled} bytes for ${n} blocks`,
+    );
+    assert.equal(spill.held, 0, "every block was taken back");
+    assert.deepEqual(spilled.bytes, plain.bytes, `${format}: the same bytes`);
+    const path = `${dir.path}/out.${format}`;
+    await Deno.writeFile(path, spilled.bytes);
+    if (format === "gzip") await check("gzip", ["-t", path]);
+    assert.equal(
+      await pythonInflate(path, format === "gzip" ? 31 : 15),
+      await fileDigest(input),
+    );
+  }
+});
+
+Deno.test("parallelCompress() spills no more than the spill file's limit, and reads at the workers' pace past it", async () => {
+  await using dir = await tempDir();
+  const data = blocks();
+  const plain = await compressed(data, { jobs: 2 });
+  using spill = watched(openSpillFile(dir.path, { limit: 3 * MiB }));
+  const limited = await compressed(data, { jobs: 2, spill });
+  assert.ok(limited.end.spilledBlocks > 0);
+  assert.ok(spill.most <= 3 * MiB, `held ${spill.most} bytes at most`);
+  assert.deepEqual(limited.bytes, plain.bytes);
+});
+
+Deno.test("parallelCompress() goes on when the disk under the spill file fills: the block it failed on waits in memory", async () => {
+  await using fs = await tmpfs("3m");
+  const data = blocks();
+  const plain = await compressed(data, { jobs: 2 });
+  using spill = openSpillFile(fs.path, { limit: 64 * MiB });
+  const full = await compressed(data, { jobs: 2, spill });
+  assert.deepEqual(full.bytes, plain.bytes);
+  assert.match(
+    spill.failure ?? "",
+    new RegExp(
+      `^Cannot write the spill file in '${fs.path}': no space left on device$`,
+    ),
+  );
+  assert.ok(full.end.spilledBlocks >= 1 && full.end.spilledBlocks <= 3);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(fs.path)), []);
+});
