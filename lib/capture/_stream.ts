@@ -241,8 +241,9 @@ export const SPILL_WORKER_NICE = 19;
 /**
  * The spill file of a capture from the kernel's pipe (a writer that waits
  * on the reads), in the store's file system: at most --spill-max, and at
- * most half of the free space above --keep-free, so that the archive has
- * room too. None for `-j 1` (no workers to wait for) or a core on a file.
+ * most half of the free space above --keep-free, the other half left free
+ * for the archive whatever else spills beside it. None for `-j 1` (no
+ * workers to wait for) or a core on a file.
  */
 async function openSpill(capture: Capture): Promise<SpillFile | undefined> {
   const max = capture.store.spillMax ?? DEFAULT_SPILL_MAX;
@@ -252,12 +253,16 @@ async function openSpill(capture: Capture): Promise<SpillFile | undefined> {
   if (max < BLOCK_SIZE) return undefined;
   try {
     const { free } = await fileSystemSpace(capture.directory);
-    const limit = Math.min(
-      max,
-      Math.floor((free - capture.limits.keepFree) / 2),
-    );
+    const { keepFree } = capture.limits;
+    const half = Math.floor((free - keepFree) / 2);
+    const limit = Math.min(max, half);
     if (limit < BLOCK_SIZE) return undefined;
-    return openSpillFile(capture.directory, { limit });
+    // The other half stays free whatever else spills beside it (captures
+    // of crashes side by side): the archive's room.
+    return openSpillFile(capture.directory, {
+      limit,
+      minFree: keepFree + half,
+    });
   } catch (error) {
     capture.warnings.push(
       `${errorText(error)}; the core was read at the compressor's pace`,

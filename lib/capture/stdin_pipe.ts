@@ -186,7 +186,14 @@ export function stdinReadable(
         } else request.respond(read);
       };
       if (pipe.available() > 0) {
-        answer(Deno.stdin.readSync(into));
+        let read: number | null;
+        try {
+          read = Deno.stdin.readSync(into);
+        } catch (error) {
+          close();
+          throw error;
+        }
+        answer(read);
         if (performance.now() - turned < TURN_MS) return;
         return new Promise<void>((resolve) => {
           next = resolve;
@@ -196,6 +203,9 @@ export function stdinReadable(
       return Deno.stdin.read(into).then((read) => {
         turned = performance.now();
         answer(read);
+      }, (error) => {
+        close();
+        throw error;
       });
     },
     cancel: close,

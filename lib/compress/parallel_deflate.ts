@@ -566,6 +566,7 @@ export function parallelCompress(
    * here, one per call).
    */
   const dispatchWaiting = () => {
+    if (closed) return;
     while (
       waiting.length > 0 &&
       (inThread || pending < maxPending && given < maxQueue)
@@ -779,8 +780,10 @@ export function parallelCompress(
           }
           if (failure !== undefined) throw failure;
           // After a failure of the workers, the blocks that waited for
-          // them are deflated here.
-          if (inThread && waiting.length > 0) {
+          // them are deflated here, each once it is the next to go out (a
+          // block still in a worker ahead of it is waited for: deflating
+          // all that waited at once would hold them all in memory).
+          if (inThread && waiting.length > 0 && waiting[0] === queue[0]) {
             dispatchWaiting();
             continue;
           }
@@ -801,6 +804,7 @@ export function parallelCompress(
         }
       } catch (error) {
         closed = true;
+        waiting.length = 0;
         stop();
         await source.cancel(error).catch(() => {});
         throw error;
@@ -808,6 +812,7 @@ export function parallelCompress(
     },
     async cancel(reason) {
       closed = true;
+      waiting.length = 0;
       stop();
       await source.cancel(reason);
     },

@@ -9,8 +9,9 @@
  * with mode 0600 and unlinked at once: nothing is left behind whatever
  * happens to the process, and no other process can open it by name. Its
  * pages mostly stay in the page cache: each time the consumer catches up,
- * appends start again at the beginning, over the same pages, and they go
- * when the file is closed, usually before the kernel writes them out.
+ * appends start again at the beginning, over the same pages (a file that
+ * grew past 64 MiB is truncated first), and they go when the file is
+ * closed, usually before the kernel writes them out.
  *
  * All calls are synchronous: one thread appends and takes, and each is a
  * copy into or out of the page cache.
@@ -18,6 +19,7 @@
  * @module
  */
 
+import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import { FileAccessError, fsReason } from "./errors.ts";
 
@@ -28,6 +30,14 @@ export interface SpillFileOptions {
    * it is refused.
    */
   limit: number;
+  /**
+   * Bytes the file system must still have free after an append (`statfs`,
+   * asked before each): an append that would leave less is refused, so
+   * that captures spilling side by side leave room for their archives.
+   *
+   * @default {0}
+   */
+  minFree?: number;
 }
 
 /** Bytes on disk, taken back in the order they were put. */
@@ -125,6 +135,11 @@ export function openSpillFile(
     append(bytes) {
       if (closed || failure !== undefined) return false;
       if (end + bytes.length > options.limit) return false;
+      if (
+        options.minFree && !leaves(directory, bytes.length, options.minFree)
+      ) {
+        return false;
+      }
       try {
         at(end);
         for (let done = 0; done < bytes.length;) {
@@ -170,9 +185,18 @@ export function openSpillFile(
       }
       start += into.length;
       // Caught up: appends go over the same pages again (cheaper than new
-      // ones); they go when the file is closed, unlinked, usually before
-      // the kernel writes them out.
-      if (start === end) start = end = 0;
+      // ones: truncating a file of a few blocks each time it emptied took
+      // 33 ms of a capture); a file that grew large gives its space back.
+      if (start === end) {
+        if (end >= TRUNCATE_BYTES) {
+          try {
+            file.truncateSync(0);
+          } catch {
+            // It keeps its size: appends go over it again.
+          }
+        }
+        start = end = 0;
+      }
       return into;
     },
     [Symbol.dispose]() {
@@ -181,6 +205,19 @@ export function openSpillFile(
       file.close();
     },
   };
+}
+
+/** A file that emptied at this size or more is truncated. */
+const TRUNCATE_BYTES = 64 << 20;
+
+/** Whether `directory`'s file system keeps `minFree` bytes after `bytes`. */
+function leaves(directory: string, bytes: number, minFree: number): boolean {
+  try {
+    const { bavail, bsize } = statfsSync(directory);
+    return bavail * bsize - bytes >= minFree;
+  } catch {
+    return false;
+  }
 }
 
 /** A new file of mode 0600 in `directory`, opened and unlinked. */

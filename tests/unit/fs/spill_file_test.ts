@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { statfs } from "node:fs/promises";
 import { FileAccessError, openSpillFile } from "../../../lib/fs/mod.ts";
 import { randomBytes, sameBytes, seeded, tempDir } from "../_temp.ts";
 
@@ -102,4 +103,34 @@ Deno.test("openSpillFile() says where and why it cannot create its file", async 
       error.message ===
         `Cannot create a spill file in '${dir.path}/missing': no such file or directory`,
   );
+});
+
+Deno.test("openSpillFile() refuses an append that would leave its file system under minFree", async () => {
+  await using dir = await tempDir();
+  const { bavail, bsize } = await statfs(dir.path);
+  const free = bavail * bsize;
+  // More than this file system has: nothing fits, and that is no failure.
+  using none = openSpillFile(dir.path, { limit: 1 << 20, minFree: free * 2 });
+  assert.equal(none.append(new Uint8Array(10)), false);
+  assert.equal(none.failure, undefined);
+  assert.equal(none.held, 0);
+  // Far under it: appends go in.
+  using some = openSpillFile(dir.path, { limit: 1 << 20, minFree: 1 << 20 });
+  assert.equal(some.append(new Uint8Array(10)), true);
+});
+
+Deno.test("openSpillFile() truncates a file that emptied after growing past 64 MiB, and only then", async () => {
+  await using dir = await tempDir();
+  using spill = openSpillFile(dir.path, { limit: 128 << 20 });
+  const size = async () =>
+    (await Deno.stat(`/proc/self/fd/${spillDescriptors()[0]!.fd}`)).size;
+  const block = new Uint8Array(1 << 20).fill(7);
+  spill.append(block);
+  spill.take(new Uint8Array(1 << 20));
+  assert.equal(await size(), 1 << 20, "a small file keeps its pages");
+  for (let i = 0; i < 64; i++) spill.append(block);
+  assert.equal(await size(), 64 << 20);
+  for (let i = 0; i < 64; i++) spill.take(new Uint8Array(1 << 20));
+  assert.equal(await size(), 0, "emptied at 64 MiB: truncated");
+  assert.equal(spill.free, 128 << 20);
 });
