@@ -32,7 +32,14 @@
  *
  * Options: `--runs N` (default 3), `--small` (heaps of a tenth the size, for
  * a quick look; its cores and results stay in `bench/work-small`), `--keep`
- * (keep the compressed outputs).
+ * (keep the compressed outputs), `--release-only` (only the crash to
+ * release, into `release.md` and `release.json`: a minute or two).
+ *
+ * Each crash waits first for the disk to settle (the kernel's I/O pressure,
+ * `/proc/pressure/io`, under 1% over 10 s, for at most a minute): after
+ * the compression runs, whose gigabytes are deleted on a file system
+ * mounted with `discard`, every handler that writes took up to twice as
+ * long, the pure drain most (3.3 s against 1.1-1.6 s in a quiet minute).
  *
  * @module
  */
@@ -51,6 +58,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     small: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    "release-only": { type: "boolean", default: false },
   },
 });
 const runs = Math.max(1, Number(values.runs));
@@ -266,7 +274,8 @@ async function randomFile(): Promise<string> {
 
 const objects = Math.round(2_000_000 * scale);
 const entries = Math.round(3_000_000 * scale);
-const cores = [
+const releaseOnly = values["release-only"];
+const cores = releaseOnly ? [] : [
   {
     name: "node heap",
     path: await gcoreOf("node_heap", [
@@ -564,6 +573,7 @@ ${body}
         await Deno.writeTextFile(patternFile, pattern);
         await new Deno.Command("sync").output();
         await new Promise((resolve) => setTimeout(resolve, 1000));
+        await ioSettled();
         const child = new Deno.Command("sh", {
           args: ["-c", `ulimit -c unlimited; exec ${program} ${mib}`],
           cwd: dir,
@@ -601,6 +611,19 @@ ${body}
   return rows;
 }
 
+/**
+ * Waits (at most a minute) until the share of time some task waited on
+ * I/O over the last 10 s (`/proc/pressure/io`) is under 1%.
+ */
+async function ioSettled(): Promise<void> {
+  for (let tries = 0; tries < 600; tries++) {
+    const text = await Deno.readTextFile("/proc/pressure/io").catch(() => "");
+    const avg10 = Number(/some avg10=([\d.]+)/.exec(text)?.[1] ?? 0);
+    if (avg10 < 1) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Waits (at most 2 minutes) until no process's command line names `path`. */
 async function helperExit(path: string): Promise<void> {
   for (let tries = 0; tries < 1200; tries++) {
@@ -625,9 +648,11 @@ const lines = [
   `gzcoredump benchmark, ${
     new Date().toISOString().slice(0, 10)
   }, ${navigator.hardwareConcurrency} cores, median of ${runs} run(s)`,
-  "",
-  "| core | operation | tool | seconds | MB/s | output bytes | vs gzip -6 | peak RSS MB | allocated |",
-  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ...(releaseOnly ? [] : [
+    "",
+    "| core | operation | tool | seconds | MB/s | output bytes | vs gzip -6 | peak RSS MB | allocated |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ]),
 ];
 for (const core of cores) {
   const size = (await Deno.stat(core.path)).size;
@@ -646,18 +671,20 @@ for (const core of cores) {
     );
   }
 }
-lines.push(
-  "",
-  "Store or deflate, per 1 MiB block that is not all zeros (a stored block is misjudged when level 5 would have shrunk it by 3% or more; every 8th stored block is checked):",
-  "",
-  "| core | blocks | stored | checked | misjudged | deflated that did not shrink | decision µs/block |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-  ...decisions.map((d) =>
-    `| ${d.core} | ${d.blocks} | ${d.stored} | ${d.checked} | ${d.misjudged} | ${d.missed} | ${
-      d.micros_per_block.toFixed(0)
-    } |`
-  ),
-);
+if (!releaseOnly) {
+  lines.push(
+    "",
+    "Store or deflate, per 1 MiB block that is not all zeros (a stored block is misjudged when level 5 would have shrunk it by 3% or more; every 8th stored block is checked):",
+    "",
+    "| core | blocks | stored | checked | misjudged | deflated that did not shrink | decision µs/block |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...decisions.map((d) =>
+      `| ${d.core} | ${d.blocks} | ${d.stored} | ${d.checked} | ${d.misjudged} | ${d.missed} | ${
+        d.micros_per_block.toFixed(0)
+      } |`
+    ),
+  );
+}
 if (releases.length > 0) {
   lines.push(
     "",
@@ -676,8 +703,9 @@ if (releases.length > 0) {
     ),
   );
 }
+const name = releaseOnly ? "release" : "results";
 await Deno.writeTextFile(
-  `${results}/results.json`,
+  `${results}/${name}.json`,
   JSON.stringify(
     {
       date: new Date().toISOString(),
@@ -691,7 +719,7 @@ await Deno.writeTextFile(
     2,
   ) + "\n",
 );
-await Deno.writeTextFile(`${results}/results.md`, lines.join("\n") + "\n");
+await Deno.writeTextFile(`${results}/${name}.md`, lines.join("\n") + "\n");
 // deno-lint-ignore no-console
 console.log(lines.join("\n"));
 if (!values.keep) {
