@@ -611,29 +611,34 @@ ${body}
   return rows;
 }
 
-/**
- * Waits (at most a minute) until the share of time some task waited on
- * I/O over the last 10 s (`/proc/pressure/io`) is under 1%.
- */
-async function ioSettled(): Promise<void> {
-  for (let tries = 0; tries < 600; tries++) {
-    const text = await Deno.readTextFile("/proc/pressure/io").catch(() => "");
-    const avg10 = Number(/some avg10=([\d.]+)/.exec(text)?.[1] ?? 0);
-    if (avg10 < 1) return;
+/** Polls `done` every 100 ms until it is true, at most `seconds`. */
+async function waitUntil(
+  done: () => Promise<boolean>,
+  seconds: number,
+): Promise<void> {
+  for (let waited = 0; waited < seconds * 10 && !await done(); waited++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
+/**
+ * Waits (at most a minute) until the share of time some task waited on
+ * I/O over the last 10 s (`/proc/pressure/io`) is under 1%.
+ */
+function ioSettled(): Promise<void> {
+  return waitUntil(async () => {
+    const text = await Deno.readTextFile("/proc/pressure/io").catch(() => "");
+    return Number(/some avg10=([\d.]+)/.exec(text)?.[1] ?? 0) < 1;
+  }, 60);
+}
+
 /** Waits (at most 2 minutes) until no process's command line names `path`. */
-async function helperExit(path: string): Promise<void> {
-  for (let tries = 0; tries < 1200; tries++) {
-    const running = await new Deno.Command("pgrep", {
+function helperExit(path: string): Promise<void> {
+  return waitUntil(async () =>
+    !(await new Deno.Command("pgrep", {
       args: ["-f", `${path} `],
       stdout: "null",
-    }).output();
-    if (!running.success) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+    }).output()).success, 120);
 }
 
 async function which(name: string): Promise<string> {

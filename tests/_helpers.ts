@@ -520,3 +520,25 @@ export async function onTerminal(
     await runTool("tmux", ["kill-session", "-t", session]);
   }
 }
+
+/**
+ * The open descriptors of process `pid` that reach a spill file
+ * (`.gzcoredump-spill-*`), with where they point.
+ */
+export function spillDescriptors(
+  pid: number | "self" = "self",
+): { fd: string; target: string }[] {
+  const found = [];
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
+    } catch {
+      continue; // closed meanwhile (the listing's own descriptor)
+    }
+    if (target.includes(".gzcoredump-spill-")) {
+      found.push({ fd: entry.name, target });
+    }
+  }
+  return found;
+}

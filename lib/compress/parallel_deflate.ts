@@ -228,8 +228,6 @@ interface Slot {
   kept?: Uint8Array | undefined;
   /** Why the worker did not deflate it. */
   failure?: unknown;
-  /** It waits for a worker in the spill file (else in `block`). */
-  spilled?: boolean;
   /** It was given to a worker, and counts in `given` until emitted. */
   given?: boolean;
   /** Settles `ready` of a block that waits for a worker. */
@@ -513,7 +511,6 @@ export function parallelCompress(
     // block waits its turn, after those read before it.
     slot.ready = new Promise((resolve) => slot.settle = resolve);
     if (spill?.append(block)) {
-      slot.spilled = true;
       spilledBlocks++;
       if (block.buffer.byteLength === blockSize) {
         pool.push(block.buffer as ArrayBuffer);
@@ -561,41 +558,39 @@ export function parallelCompress(
   };
 
   /**
-   * Gives the blocks that wait to the workers as they free up, oldest
-   * first (after a failure of the workers, the oldest one is deflated
-   * here, one per call).
+   * Takes the oldest block that waits, from the spill file or memory, with
+   * what settles its `ready`; undefined when its bytes could not be read
+   * back (the stream then errors, at the next pull).
    */
-  const dispatchWaiting = () => {
-    if (closed) return;
-    while (
-      waiting.length > 0 &&
-      (inThread || pending < maxPending && given < maxQueue)
-    ) {
-      const slot = waiting.shift()!;
-      const settle = slot.settle!;
-      slot.settle = undefined;
-      let block = slot.block;
-      slot.block = undefined;
-      if (block !== undefined) waitingInMemory--;
-      if (slot.spilled) {
-        slot.spilled = false;
-        const buffer = pool.pop() ?? new ArrayBuffer(blockSize);
-        try {
-          block = spill!.take(new Uint8Array(buffer, 0, slot.length));
-        } catch (error) {
-          // Those bytes are gone: the stream errors (the next pull).
-          failure ??= error;
-          settle();
-          return;
-        }
-      }
-      if (inThread) {
-        deflateHere(slot, block!);
+  const takeWaiting = () => {
+    const slot = waiting.shift()!;
+    const settle = slot.settle!;
+    slot.settle = undefined;
+    let block = slot.block;
+    slot.block = undefined;
+    if (block === undefined) {
+      const buffer = pool.pop() ?? new ArrayBuffer(blockSize);
+      try {
+        block = spill!.take(new Uint8Array(buffer, 0, slot.length));
+      } catch (error) {
+        failure ??= error;
         settle();
-        return;
+        return undefined;
       }
-      dispatch(slot, block!);
-      slot.ready.then(settle);
+    } else waitingInMemory--;
+    return { slot, block, settle };
+  };
+
+  /** Gives the blocks that wait to the workers as they free up, oldest first. */
+  const dispatchWaiting = () => {
+    while (
+      !closed && !inThread && waiting.length > 0 && pending < maxPending &&
+      given < maxQueue
+    ) {
+      const next = takeWaiting();
+      if (next === undefined) return;
+      dispatch(next.slot, next.block);
+      next.slot.ready.then(next.settle);
     }
   };
 
@@ -751,7 +746,7 @@ export function parallelCompress(
               return;
             }
             queue.shift();
-            if (slot.adler !== -1 && slot.given) {
+            if (slot.given) {
               slot.given = false;
               given--;
             }
@@ -784,7 +779,11 @@ export function parallelCompress(
           // block still in a worker ahead of it is waited for: deflating
           // all that waited at once would hold them all in memory).
           if (inThread && waiting.length > 0 && waiting[0] === queue[0]) {
-            dispatchWaiting();
+            const next = takeWaiting();
+            if (next !== undefined) {
+              deflateHere(next.slot, next.block);
+              next.settle();
+            }
             continue;
           }
           if (queue.length > 0) {

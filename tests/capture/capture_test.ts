@@ -12,6 +12,7 @@ import {
   listAll,
   listDir,
   runMain,
+  spillDescriptors,
   tempDir,
   waitFor,
 } from "../_helpers.ts";
@@ -491,19 +492,6 @@ Deno.test("capture: the faster level holds for PRESSURE_HOLD blocks after the pi
   await assertArchiveHolds(`${store}/${record.archive}`, core);
 });
 
-/** Where the descriptors of a process that reach a spill file point. */
-function spillLinks(pid: number): string[] {
-  const links = [];
-  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
-    try {
-      links.push(Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`));
-    } catch {
-      // Closed meanwhile.
-    }
-  }
-  return links.filter((target) => target.includes(".gzcoredump-spill-"));
-}
-
 /** The nice value of each thread of a process, by thread id. */
 function threadNices(pid: number): Map<number, number> {
   const nices = new Map<number, number>();
@@ -535,7 +523,7 @@ Deno.test("capture: blocks the workers cannot take yet wait in an unlinked spill
   const own = threadNices(Deno.pid).get(Deno.pid);
   assert.equal(nices.get(capture.pid), own, "the main thread is not niced");
   // While it runs, its spill file is open and has no name.
-  const open = spillLinks(capture.pid);
+  const open = spillDescriptors(capture.pid).map((d) => d.target);
   assert.equal(open.length, 1, open.join(" "));
   assert.match(open[0]!, / \(deleted\)$/);
   // The rest all at once: the reads outrun the workers.

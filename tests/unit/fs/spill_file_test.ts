@@ -1,24 +1,13 @@
 import assert from "node:assert/strict";
 import { statfs } from "node:fs/promises";
 import { FileAccessError, openSpillFile } from "../../../lib/fs/mod.ts";
-import { randomBytes, sameBytes, seeded, tempDir } from "../_temp.ts";
-
-/** The open descriptors of this process that point at a spill file. */
-function spillDescriptors(): { fd: string; target: string }[] {
-  const found = [];
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    let target: string;
-    try {
-      target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
-    } catch {
-      continue; // the directory's own descriptor, closed by now
-    }
-    if (target.includes(".gzcoredump-spill-")) {
-      found.push({ fd: entry.name, target });
-    }
-  }
-  return found;
-}
+import {
+  randomBytes,
+  sameBytes,
+  seeded,
+  spillDescriptors,
+  tempDir,
+} from "../_temp.ts";
 
 Deno.test("openSpillFile() gives bytes back first in, first out, across appends and takes of any size", async () => {
   await using dir = await tempDir();
