@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { openSpillFile, type SpillFile, writeFileAtomic } from "../fs/mod.ts";
 import {
   BLOCK_SIZE,
+  type CompressEnd,
   formatExtension,
   parallelCompress,
 } from "../compress/mod.ts";
@@ -85,7 +86,7 @@ export async function streamArchive(
   const signal = options.signal;
   const claim = claimer(capture, admitted);
   let end:
-    | { inputBytes: number; cut: boolean; spilledBlocks: number }
+    | CompressEnd
     | undefined;
   // Blocks the workers cannot take yet wait on disk: the core is read at
   // the kernel's pace, and the crashed process is let go once it is read.

@@ -34,12 +34,7 @@ export function deflateBlock(
   level: number,
   adler: boolean,
 ): DeflatedBlock {
-  if (looksIncompressible(data)) {
-    return {
-      deflated: storedBlocks(data),
-      adler: adler ? adler32(1, data) : 0,
-    };
-  }
+  if (looksIncompressible(data)) return storeBlock(data, adler);
   const out = deflateRawSync(data, {
     level,
     finishFlush: constants.Z_SYNC_FLUSH,
@@ -50,6 +45,19 @@ export function deflateBlock(
       ? new Uint8Array(out.buffer, 0, out.byteLength)
       : new Uint8Array(out);
   return { deflated, adler: adler ? adler32(1, data) : 0 };
+}
+
+/**
+ * A block as stored deflate blocks, as {@linkcode deflateBlock} writes a
+ * block that {@linkcode looksIncompressible}: for a caller that has
+ * already asked.
+ *
+ * @param data The block.
+ * @param adler Also compute the block's Adler-32 (zlib format).
+ * @returns The deflate data, in a buffer of its own (transferable).
+ */
+export function storeBlock(data: Uint8Array, adler: boolean): DeflatedBlock {
+  return { deflated: storedBlocks(data), adler: adler ? adler32(1, data) : 0 };
 }
 
 /** Bytes of a block sampled to tell whether it will shrink. */

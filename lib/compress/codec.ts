@@ -146,7 +146,12 @@ export interface CompressAllOptions extends
  * });
  * const bytes = await new Response(zz).bytes();
  * assert.equal(detectFormat(bytes), "zlib");
- * assert.deepEqual(ends, [{ inputBytes: core.length, cut: false, spilledBlocks: 0 }]);
+ * assert.deepEqual(ends, [{
+ *   inputBytes: core.length,
+ *   cut: false,
+ *   spilledBlocks: 0,
+ *   storedBlocks: 0,
+ * }]);
  * // zlib output has no chunk index to write over its header.
  * assert.equal(zz.amendment.patch, undefined);
  * ```
@@ -197,7 +202,7 @@ export function compress(
     .pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         flush() {
-          onEnd({ inputBytes, cut: false, spilledBlocks: 0 });
+          onEnd({ inputBytes, cut: false, spilledBlocks: 0, storedBlocks: 0 });
         },
       }),
     );

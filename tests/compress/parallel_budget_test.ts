@@ -262,6 +262,7 @@ Deno.test("parallelCompress() inline writes the same bytes as the workers, whate
         inputBytes: INPUT.length,
         cut: false,
         spilledBlocks: 0,
+        storedBlocks: 0,
       });
     }
   }
@@ -290,6 +291,7 @@ Deno.test("compress() passes maxOutput and onEnd through, and cuts with jobs 1 i
     inputBytes: INPUT.length,
     cut: false,
     spilledBlocks: 0,
+    storedBlocks: 0,
   });
   await verify(`${dir.path}/stream`, stream, "gzip", undefined, "jobs 1");
 });

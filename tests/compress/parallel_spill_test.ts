@@ -109,6 +109,13 @@ Deno.test("parallelCompress() with a spill file writes the same bytes as without
       `${spill.spilled} bytes for ${n} blocks`,
     );
     assert.equal(spill.held, 0, "every block was taken back");
+    // The random blocks are stored in this thread (most, or all, of them:
+    // a free worker stores one that waits while blocks behind it need one).
+    assert.equal(plain.end.storedBlocks, 0);
+    assert.ok(
+      spilled.end.storedBlocks >= 1 && spilled.end.storedBlocks <= 6,
+      `${format}: ${spilled.end.storedBlocks} of 6 random blocks stored here`,
+    );
     assert.deepEqual(spilled.bytes, plain.bytes, `${format}: the same bytes`);
     const path = `${dir.path}/out.${format}`;
     await Deno.writeFile(path, spilled.bytes);
@@ -146,4 +153,36 @@ Deno.test("parallelCompress() goes on when the disk under the spill file fills: 
   );
   assert.ok(full.end.spilledBlocks >= 1 && full.end.spilledBlocks <= 3);
   assert.deepEqual(await Array.fromAsync(Deno.readDir(fs.path)), []);
+});
+
+Deno.test("parallelCompress() with a spill file stores blocks that will not shrink in this thread, and waits for a slow output instead of spilling them", async () => {
+  await using dir = await tempDir();
+  const random = seededRandom(5);
+  const data = new Uint8Array(12 * MiB).map(() => Math.floor(random() * 256));
+  const plain = await compressed(data, { jobs: 2 });
+  using spill = watched(openSpillFile(dir.path, { limit: 64 * MiB }));
+  const ends: CompressEnd[] = [];
+  const stream = parallelCompress(ReadableStream.from([data]), {
+    jobs: 2,
+    spill,
+    onEnd: (end) => ends.push(end),
+  });
+  // An output slower than the reads: 5 ms a block.
+  const bytes = new Uint8Array(plain.bytes.length + MiB);
+  let length = 0;
+  for await (const part of stream) {
+    bytes.set(part, length);
+    length += part.length;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(ends.map((end) => [end.storedBlocks, end.spilledBlocks]), [
+    [12, 0],
+  ]);
+  assert.equal(spill.most, 0, "nothing went through the spill file");
+  assert.deepEqual(bytes.subarray(0, length), plain.bytes);
+  // Stored blocks: the output is the input and 5 bytes a 64 KiB.
+  assert.ok(length < data.length * 1.0001, `${length} bytes`);
+  const path = `${dir.path}/random.gz`;
+  await Deno.writeFile(path, bytes.subarray(0, length));
+  await check("gzip", ["-t", path]);
 });

@@ -99,6 +99,7 @@ Deno.test("parallelCompress() in this thread writes gzip node:zlib reads, at eve
           inputBytes: data.length,
           cut: false,
           spilledBlocks: 0,
+          storedBlocks: 0,
         }, what);
       }
     }
@@ -159,6 +160,7 @@ Deno.test("compress() writes gzip and zlib node:zlib reads, with CompressionStre
         inputBytes: data.length,
         cut: false,
         spilledBlocks: 0,
+        storedBlocks: 0,
       }, what);
     }
   }
