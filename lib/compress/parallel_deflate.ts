@@ -584,6 +584,10 @@ export function parallelCompress(
     }
     if (!slot.incompressible) waitingToDeflate++;
     waiting.push(slot);
+    // Behind blocks that will not shrink and wait over their budget, a free
+    // worker takes those now that a block needs a worker (else the workers
+    // idled until the next emission or answer).
+    if (!slot.incompressible && waiting[0]!.incompressible) dispatchWaiting();
   };
 
   /** Stores a block that will not shrink, in this thread. */
