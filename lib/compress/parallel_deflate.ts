@@ -360,6 +360,10 @@ export function parallelCompress(
   /** Blocks read that wait for a worker, in input order. */
   const waiting: Slot[] = [];
   let spilledBlocks = 0;
+  /** Of those, the blocks that the spill file did not take (it failed). */
+  let waitingInMemory = 0;
+  /** Of those, the blocks that a worker is to deflate. */
+  let waitingToDeflate = 0;
   let storedBlocks = 0;
   /**
    * Bytes stored by this thread (with `spill`) and not yet emitted: about
@@ -367,10 +371,6 @@ export function parallelCompress(
    */
   let storedHeld = 0;
   const storeBudget = maxPending * blockSize;
-  /** Of the blocks that wait, those that a worker is to deflate. */
-  let waitingToDeflate = 0;
-  /** Of those, the blocks that the spill file did not take (it failed). */
-  let waitingInMemory = 0;
   /**
    * Blocks given to a worker and not yet emitted: with `maxOutput`, each
    * keeps its input until it is emitted. Blocks that wait are given only
