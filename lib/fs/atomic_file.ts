@@ -12,6 +12,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
+import { createNewFile, writeAllSync } from "./_new_file.ts";
 import { compact, isSharedZeros, isZero } from "../util/mod.ts";
 
 /** Bytes to write over a file at an offset once its data is complete. */
@@ -153,7 +154,7 @@ export async function writeFileAtomic(
 ): Promise<string> {
   const { mode = 0o600, replace = false, unique = false, sparse = false } =
     options;
-  const temp = await createTempFile(path, mode);
+  const temp = createTempFile(path, mode);
   try {
     await data.pipeTo(
       fileSink(temp.file, path, {
@@ -177,31 +178,15 @@ export async function writeFileAtomic(
  * @param mode Permission bits.
  * @returns The open file and its path.
  */
-async function createTempFile(
+function createTempFile(
   path: string,
   mode: number,
-): Promise<{ file: Deno.FsFile; path: string }> {
-  const directory = dirname(path);
-  for (let attempt = 0;; attempt++) {
-    const suffix = crypto.getRandomValues(new Uint32Array(1))[0]!
-      .toString(16).padStart(8, "0");
-    const tempPath = join(directory, `.${basename(path)}.tmp-${suffix}`);
-    try {
-      const file = await Deno.open(tempPath, {
-        write: true,
-        createNew: true,
-        mode,
-      });
-      return { file, path: tempPath };
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists && attempt < 10) continue;
-      throw new FileAccessError(
-        `Cannot create a file in '${directory}': ${fsReason(error)}`,
-        directory,
-        { cause: error },
-      );
-    }
-  }
+): { file: Deno.FsFile; path: string } {
+  return createNewFile(dirname(path), {
+    name: (suffix) => `.${basename(path)}.tmp-${suffix}`,
+    what: "a file",
+    mode,
+  });
 }
 
 /** Size of the blocks a sparse file skips when they are all zeros. */
@@ -231,9 +216,7 @@ function fileSink(
   // 0.89 s with these (`deno task bench`).
   const writeAt = (bytes: Uint8Array, at: number) => {
     if (at !== written) file.seekSync(at, Deno.SeekMode.Start);
-    for (let offset = 0; offset < bytes.length;) {
-      offset += file.writeSync(bytes.subarray(offset));
-    }
+    writeAllSync(file, bytes);
     written = at + bytes.length;
   };
   return new WritableStream({

@@ -20,8 +20,8 @@
  */
 
 import { statfsSync } from "node:fs";
-import { join } from "node:path";
 import { FileAccessError, fsReason } from "./errors.ts";
+import { createNewFile, writeAllSync } from "./_new_file.ts";
 
 /** Options for {@linkcode openSpillFile}. */
 export interface SpillFileOptions {
@@ -142,9 +142,7 @@ export function openSpillFile(
       }
       try {
         at(end);
-        for (let done = 0; done < bytes.length;) {
-          done += file.writeSync(bytes.subarray(done));
-        }
+        writeAllSync(file, bytes);
       } catch (error) {
         // What part of it was written is past `end`: never taken.
         failure = `Cannot write the spill file in '${directory}': ${
@@ -224,37 +222,21 @@ function leaves(directory: string, bytes: number, minFree: number): boolean {
 function createUnlinked(
   directory: string,
 ): { file: Deno.FsFile; path: string } {
-  for (let attempt = 0;; attempt++) {
-    const suffix = crypto.getRandomValues(new Uint32Array(1))[0]!
-      .toString(16).padStart(8, "0");
-    const path = join(directory, `.gzcoredump-spill-${suffix}`);
-    let file: Deno.FsFile;
-    try {
-      // O_EXCL: never an existing file, nor a link planted in its place.
-      file = Deno.openSync(path, {
-        read: true,
-        write: true,
-        createNew: true,
-        mode: 0o600,
-      });
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists && attempt < 10) continue;
-      throw new FileAccessError(
-        `Cannot create a spill file in '${directory}': ${fsReason(error)}`,
-        directory,
-        { cause: error },
-      );
-    }
-    try {
-      Deno.removeSync(path);
-    } catch (error) {
-      file.close();
-      throw new FileAccessError(
-        `Cannot unlink the spill file '${path}': ${fsReason(error)}`,
-        path,
-        { cause: error },
-      );
-    }
-    return { file, path };
+  const { file, path } = createNewFile(directory, {
+    name: (suffix) => `.gzcoredump-spill-${suffix}`,
+    what: "a spill file",
+    mode: 0o600,
+    read: true,
+  });
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    file.close();
+    throw new FileAccessError(
+      `Cannot unlink the spill file '${path}': ${fsReason(error)}`,
+      path,
+      { cause: error },
+    );
   }
+  return { file, path };
 }
