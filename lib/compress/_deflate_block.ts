@@ -17,6 +17,21 @@ export interface DeflatedBlock {
   adler: number;
 }
 
+/** Options for {@linkcode deflateBlock}. */
+export interface DeflateBlockOptions {
+  /** Deflate level 1 to 9. */
+  level: number;
+  /** Also compute the block's Adler-32 (zlib format). */
+  adler: boolean;
+  /**
+   * What {@linkcode looksIncompressible} says of the block, when the caller
+   * has asked already (a capture asks as it reads); asked here otherwise.
+   *
+   * @default {undefined}
+   */
+  incompressible?: boolean | undefined;
+}
+
 /**
  * Deflates a block on its own, ending in a sync flush (byte-aligned, not
  * final), so that blocks join into one deflate stream, as pigz joins them.
@@ -25,16 +40,19 @@ export interface DeflatedBlock {
  * spends about 20 ns a byte finding that out, a copy under 1 ns.
  *
  * @param data The block.
- * @param level Deflate level 1 to 9.
- * @param adler Also compute the block's Adler-32 (zlib format).
+ * @param options The level, the checksum, and the answer to whether it
+ * will shrink, if known.
  * @returns The deflate data, in a buffer of its own (transferable).
  */
 export function deflateBlock(
   data: Uint8Array,
-  level: number,
-  adler: boolean,
+  options: DeflateBlockOptions,
 ): DeflatedBlock {
-  if (looksIncompressible(data)) return storeBlock(data, adler);
+  const { level, adler } = options;
+  const checksum = adler ? adler32(1, data) : 0;
+  if (options.incompressible ?? looksIncompressible(data)) {
+    return { deflated: storedBlocks(data), adler: checksum };
+  }
   const out = deflateRawSync(data, {
     level,
     finishFlush: constants.Z_SYNC_FLUSH,
@@ -44,20 +62,7 @@ export function deflateBlock(
     out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
       ? new Uint8Array(out.buffer, 0, out.byteLength)
       : new Uint8Array(out);
-  return { deflated, adler: adler ? adler32(1, data) : 0 };
-}
-
-/**
- * A block as stored deflate blocks, as {@linkcode deflateBlock} writes a
- * block that {@linkcode looksIncompressible}: for a caller that has
- * already asked.
- *
- * @param data The block.
- * @param adler Also compute the block's Adler-32 (zlib format).
- * @returns The deflate data, in a buffer of its own (transferable).
- */
-export function storeBlock(data: Uint8Array, adler: boolean): DeflatedBlock {
-  return { deflated: storedBlocks(data), adler: adler ? adler32(1, data) : 0 };
+  return { deflated, adler: checksum };
 }
 
 /** Bytes of a block sampled to tell whether it will shrink. */

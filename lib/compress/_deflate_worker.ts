@@ -19,6 +19,8 @@ export interface DeflateTask {
   adler: boolean;
   /** The nice value this worker's thread takes, set at its first task. */
   nice?: number;
+  /** Whether it will shrink, when the sender has asked already. */
+  incompressible?: boolean;
 }
 
 /** A deflated block, and the input's buffer handed back for reuse. */
@@ -51,7 +53,7 @@ const collect = garbageMeter({ threshold: 8 << 20, minor: true });
 let niced: number | undefined;
 
 scope.onmessage = (event) => {
-  const { id, data, level, adler, nice } = event.data;
+  const { id, data, level, adler, nice, incompressible } = event.data;
   if (nice !== undefined && nice !== niced) {
     niced = nice;
     setThreadNice(nice);
@@ -59,7 +61,7 @@ scope.onmessage = (event) => {
   const buffer = data.buffer as ArrayBuffer;
   let result;
   try {
-    result = deflateBlock(data, level, adler);
+    result = deflateBlock(data, { level, adler, incompressible });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     scope.postMessage({ id, error: message, data: buffer }, [buffer]);

@@ -30,11 +30,7 @@ import {
   crc32Combine,
   crc32Zeros,
 } from "./checksum.ts";
-import {
-  deflateBlock,
-  looksIncompressible,
-  storeBlock,
-} from "./_deflate_block.ts";
+import { deflateBlock, looksIncompressible } from "./_deflate_block.ts";
 import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
 import type { Amendment, FilePatch, SpillFile } from "../fs/mod.ts";
 import {
@@ -45,6 +41,7 @@ import {
 } from "./gzip_index.ts";
 import { zlibHeader } from "./zlib.ts";
 import {
+  compact,
   garbageMeter,
   isZero,
   openByteSource,
@@ -475,7 +472,11 @@ export function parallelCompress(
 
   /** Deflates in this thread and recycles the block's buffer. */
   const deflateHere = (slot: Slot, block: Uint8Array) => {
-    const result = deflateBlock(block, slot.level, zlibFormat);
+    const result = deflateBlock(block, {
+      level: slot.level,
+      adler: zlibFormat,
+      incompressible: slot.incompressible,
+    });
     slot.deflated = result.deflated;
     slot.adler = result.adler;
     release(slot, block);
@@ -495,7 +496,10 @@ export function parallelCompress(
     );
     for (let attempt = 0; attempt < 8 && length > 0; attempt++) {
       const prefix = data.subarray(0, length);
-      const result = deflateBlock(prefix, slot.level, zlibFormat);
+      const result = deflateBlock(prefix, {
+        level: slot.level,
+        adler: zlibFormat,
+      });
       if (result.deflated.length <= room) {
         return {
           length,
@@ -592,7 +596,11 @@ export function parallelCompress(
 
   /** Stores a block that will not shrink, in this thread. */
   const storeHere = (slot: Slot, block: Uint8Array) => {
-    const stored = storeBlock(block, zlibFormat);
+    const stored = deflateBlock(block, {
+      level: slot.level,
+      adler: zlibFormat,
+      incompressible: true,
+    });
     slot.deflated = stored.deflated;
     slot.adler = stored.adler;
     slot.storedHere = true;
@@ -613,7 +621,7 @@ export function parallelCompress(
       data: block,
       level: slot.level,
       adler: zlibFormat,
-      ...(workerNice === undefined ? {} : { nice: workerNice }),
+      ...compact({ nice: workerNice, incompressible: slot.incompressible }),
     };
     slot.ready = workers!.run(task, [block.buffer as ArrayBuffer]).then(
       (result) => {
@@ -957,7 +965,8 @@ export function zeroBlock(length: number, level: number): Uint8Array {
   const key = `${length}/${level}`;
   let deflated = zeroBlocks.get(key);
   if (deflated === undefined) {
-    deflated = deflateBlock(new Uint8Array(length), level, false).deflated;
+    deflated = deflateBlock(new Uint8Array(length), { level, adler: false })
+      .deflated;
     if (zeroBlocks.size < 8) zeroBlocks.set(key, deflated);
   }
   return deflated;

@@ -201,7 +201,7 @@ Deno.test("deflateBlock() output joins into one stream, and storedBlocks() frame
     randomBytes(131_071),
   ];
   for (const level of [1, 9]) {
-    const parts = blocks.map((b) => deflateBlock(b, level, true));
+    const parts = blocks.map((b) => deflateBlock(b, { level, adler: true }));
     for (const [i, part] of parts.entries()) {
       assert.equal(part.adler, adler32(1, blocks[i]!), `block ${i} Adler`);
       assert.equal(part.deflated.byteOffset, 0, "a buffer of its own");
@@ -213,7 +213,35 @@ Deno.test("deflateBlock() output joins into one stream, and storedBlocks() frame
     const expected = new Uint8Array(blocks.flatMap((b) => [...b]));
     assert.equal(sameBytes(inflateRawSync(joined), expected), undefined);
   }
-  assert.equal(deflateBlock(randomBytes(100), 5, false).adler, 0);
+  assert.equal(
+    deflateBlock(randomBytes(100), { level: 5, adler: false }).adler,
+    0,
+  );
+  // A caller's answer to whether the block will shrink is taken as given:
+  // text stored when told so, random bytes deflated when told so.
+  const text = textBytes(200_000, 3);
+  const told = deflateBlock(text, {
+    level: 5,
+    adler: true,
+    incompressible: true,
+  });
+  assert.equal(sameBytes(told.deflated, storedBlocks(text)), undefined);
+  assert.equal(told.adler, adler32(1, text));
+  const noise = randomBytes(200_000);
+  const forced = deflateBlock(noise, {
+    level: 5,
+    adler: false,
+    incompressible: false,
+  });
+  // zlib's own framing (it may store random bytes too), not ours.
+  assert.notEqual(sameBytes(forced.deflated, storedBlocks(noise)), undefined);
+  assert.equal(
+    sameBytes(
+      inflateRawSync(new Uint8Array([...forced.deflated, ...FINAL])),
+      noise,
+    ),
+    undefined,
+  );
   // Stored blocks: 5 bytes of header per 65535 bytes, LEN and its complement.
   for (const length of [0, 1, 65535, 65536, 200_000]) {
     const data = randomBytes(length);
@@ -268,7 +296,7 @@ Deno.test("looksIncompressible() says true for random bytes, false for text, zer
   // And what it says matters: stored blocks are no larger than deflated.
   const data = randomBytes(1 << 18);
   assert.ok(
-    deflateBlock(data, 9, false).deflated.length <=
+    deflateBlock(data, { level: 9, adler: false }).deflated.length <=
       storedBlocks(data).length,
   );
 });
