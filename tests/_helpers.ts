@@ -6,6 +6,7 @@
  */
 
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import type { CompressEnd } from "../lib/compress/mod.ts";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 export const MAIN = `${ROOT}main.ts`;
@@ -541,4 +542,12 @@ export function spillDescriptors(
     }
   }
   return found;
+}
+
+/**
+ * How a compression of the whole input ends when it was not cut and no
+ * block waited in a spill file or was stored by the reading thread.
+ */
+export function wholeEnd(inputBytes: number): CompressEnd {
+  return { inputBytes, cut: false, spilledBlocks: 0, storedBlocks: 0 };
 }

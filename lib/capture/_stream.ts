@@ -85,9 +85,7 @@ export async function streamArchive(
   const { directory, options, warnings } = capture;
   const signal = options.signal;
   const claim = claimer(capture, admitted);
-  let end:
-    | CompressEnd
-    | undefined;
+  let end: CompressEnd | undefined;
   // Blocks the workers cannot take yet wait on disk: the core is read at
   // the kernel's pace, and the crashed process is let go once it is read.
   using spill = await openSpill(capture);

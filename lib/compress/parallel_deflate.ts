@@ -454,9 +454,7 @@ export function parallelCompress(
     const block = await source.fill(new Uint8Array(buffer, 0, blockSize));
     if (block.length === 0) {
       // BYOB reads move the memory to a new ArrayBuffer: keep that one.
-      if (block.buffer.byteLength === blockSize) {
-        pool.push(block.buffer as ArrayBuffer);
-      }
+      recycle(block);
       return undefined;
     }
     return block;
@@ -465,7 +463,12 @@ export function parallelCompress(
   /** Recycles a block's buffer, or keeps it for a cut (`maxOutput`). */
   const release = (slot: Slot, block: Uint8Array) => {
     if (maxOutput !== undefined) slot.kept = block;
-    else if (block.buffer.byteLength === blockSize) {
+    else recycle(block);
+  };
+
+  /** Gives a block's buffer back to the pool, when it is a whole one. */
+  const recycle = (block: Uint8Array) => {
+    if (block.buffer.byteLength === blockSize) {
       pool.push(block.buffer as ArrayBuffer);
     }
   };
@@ -577,9 +580,7 @@ export function parallelCompress(
     slot.ready = new Promise((resolve) => slot.settle = resolve);
     if (spill?.append(block)) {
       spilledBlocks++;
-      if (block.buffer.byteLength === blockSize) {
-        pool.push(block.buffer as ArrayBuffer);
-      }
+      recycle(block);
     } else {
       // The spill file failed on it: kept here, and no more are read
       // until the workers catch up.
@@ -862,9 +863,7 @@ export function parallelCompress(
               storedHeld -= deflated.length;
             }
             if (slot.kept !== undefined) {
-              if (slot.kept.buffer.byteLength === blockSize) {
-                pool.push(slot.kept.buffer as ArrayBuffer);
-              }
+              recycle(slot.kept);
               slot.kept = undefined;
             }
             if (zlibFormat) {
