@@ -10,8 +10,14 @@
  * a meter asks for a collection every so many bytes; elsewhere it does
  * nothing.
  *
+ * Memory that the collector frees goes back to the C heap, not to the
+ * system: glibc keeps it in each thread's arena. {@linkcode trimHeap} hands
+ * the arenas' free pages back.
+ *
  * @module
  */
+
+import { withLibc } from "./libc.ts";
 
 /** Bytes of buffers made between two collections. */
 const DEFAULT_THRESHOLD = 32 << 20;
@@ -32,6 +38,12 @@ export interface GarbageMeterOptions {
    * @default {false}
    */
   minor?: boolean;
+  /**
+   * Bytes of buffers made between two {@linkcode trimHeap} calls, each
+   * right after a collection (which is what frees the buffers to the C
+   * heap); undefined never trims.
+   */
+  trim?: number;
 }
 
 /**
@@ -57,13 +69,48 @@ export interface GarbageMeterOptions {
 export function garbageMeter(
   options: GarbageMeterOptions = {},
 ): (bytes: number) => void {
-  const { threshold = DEFAULT_THRESHOLD, minor = false } = options;
+  const { threshold = DEFAULT_THRESHOLD, minor = false, trim } = options;
   const gc = (globalThis as { gc?: (options?: { type: string }) => void }).gc;
   let since = 0;
+  let sinceTrim = 0;
   return (bytes) => {
     since += bytes;
-    if (since < threshold || gc === undefined) return;
-    since = 0;
-    gc(minor ? { type: "minor" } : undefined);
+    sinceTrim += bytes;
+    if (since >= threshold && gc !== undefined) {
+      since = 0;
+      gc(minor ? { type: "minor" } : undefined);
+    }
+    if (trim !== undefined && sinceTrim >= trim) {
+      sinceTrim = 0;
+      trimHeap();
+    }
   };
+}
+
+const TRIM_SYMBOLS = {
+  malloc_trim: { parameters: ["usize"], result: "i32" },
+} as const;
+
+/**
+ * Returns the free pages of every arena of the C heap to the system
+ * (glibc's `malloc_trim(0)`). Each worker's arena keeps the blocks its
+ * deflate calls freed: measured on a 1 GiB core captured from a pipe, the
+ * peak RSS was 140-165 MB without a trim and 133-145 MB with one every
+ * 16 MiB in each compression worker. A trimmed page that is used again
+ * costs a page fault, so this is for every few megabytes, not every call.
+ *
+ * @example Usage
+ * ```ts
+ * import { trimHeap } from "./memory.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // True or false (whether glibc had pages to release); false where libc
+ * // cannot be loaded. It never throws.
+ * assert.equal(typeof trimHeap(), "boolean");
+ * ```
+ *
+ * @returns Whether memory was released (false without glibc or FFI).
+ */
+export function trimHeap(): boolean {
+  return withLibc(TRIM_SYMBOLS, (libc) => libc.malloc_trim(0n) === 1) ?? false;
 }
