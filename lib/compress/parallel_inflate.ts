@@ -9,6 +9,8 @@
  * of zeros, repeated), are not inflated: they come out as views of shared
  * zeros, which a sparse file sink turns into holes without reading them.
  *
+ * The first tasks are inflated in this thread while the workers start.
+ *
  * @module
  */
 
@@ -16,7 +18,11 @@ import { crc32Combine, crc32Zeros } from "./checksum.ts";
 import { zeroBlock } from "./parallel_deflate.ts";
 import { zeros } from "../util/mod.ts";
 import type { GzipIndex } from "./gzip_index.ts";
-import type { InflateResult, InflateTask } from "./_inflate_worker.ts";
+import {
+  type InflateResult,
+  type InflateTask,
+  inflateTask,
+} from "./_inflate_task.ts";
 import type { ByteSource } from "../util/mod.ts";
 import { garbageMeter } from "../util/mod.ts";
 import { startWorkers, TaskFailedError } from "../util/mod.ts";
@@ -36,6 +42,13 @@ export const MAX_PARALLEL_CHUNK = 8 << 20;
  * workers idle 40% of the time.
  */
 const TASK_SIZE = 4 << 20;
+/**
+ * Output bytes inflated in this thread while the workers start (the first
+ * tasks): creating a worker blocks this thread for about 20 ms, and loading
+ * its modules takes about 30 ms more. An input whose output is no larger
+ * starts no worker.
+ */
+const INLINE_BYTES = 16 << 20;
 
 /** The compressed data does not agree with its index or its trailer. */
 export class ChunkError extends Error {
@@ -125,27 +138,31 @@ export async function* parallelInflate(
   options: ParallelInflateOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const { lengths, chunkSize, headerLength } = index;
-  const pattern = zeroPattern(index);
-  const tasks = group(index, pattern?.length);
   const jobs = Math.max(
     1,
     Math.min(
       options.jobs ?? (navigator.hardwareConcurrency || 1),
-      tasks.length,
+      Math.ceil(lengths.length * chunkSize / TASK_SIZE),
     ),
   );
+  const workers = lengths.length * chunkSize > INLINE_BYTES
+    ? startWorkers<InflateTask, InflateResult>(
+      new URL("./_inflate_worker.ts", import.meta.url),
+      jobs,
+      { label: "decompression worker" },
+    )
+    : undefined;
+  // Made while the workers load.
+  const pattern = zeroPattern(index);
+  const tasks = group(index, pattern?.length);
   const capacity = Math.max(...tasks.map((task) => task.length)) + 2;
-  const workers = startWorkers<InflateTask, InflateResult>(
-    new URL("./_inflate_worker.ts", import.meta.url),
-    jobs,
-    { label: "decompression worker" },
-  );
   const pool: ArrayBuffer[] = [];
   const queue: Promise<InflateResult | "zeros">[] = [];
   // Two tasks per worker, or one when the tasks are larger than usual.
   const maxPending = chunkSize > TASK_SIZE ? jobs : jobs * 2;
   const collect = garbageMeter({ threshold: 16 << 20 });
   let next = 0;
+  let inlined = 0; // Output bytes of the tasks inflated here.
   const end = headerLength + tasks.reduce((sum, t) => sum + t.length, 0);
   const where = (id: number) => {
     const task = tasks[id]!;
@@ -182,8 +199,19 @@ export async function* parallelInflate(
       last,
       min: (task.count - 1) * chunkSize,
     };
-    queue.push(workers.run(message, [message.data]));
+    if (workers === undefined || inlined + message.size <= INLINE_BYTES) {
+      inlined += message.size;
+      queue.push(Promise.resolve(inflateTask(message)));
+    } else {
+      queue.push(workers.run(message, [message.data]));
+    }
   };
+  const corrupt = (id: number, reason: string) =>
+    new ChunkError(
+      `corrupt deflate data in ${
+        where(id)
+      }: ${reason}, expected a valid gzip stream`,
+    );
 
   try {
     let crc = 0;
@@ -197,11 +225,7 @@ export async function* parallelInflate(
         // The worker caught it: the chunk's data is not what the index says.
         if (!(error instanceof TaskFailedError)) throw error;
         if (error.data?.byteLength === capacity) pool.push(error.data);
-        throw new ChunkError(
-          `corrupt deflate data in ${
-            where(id)
-          }: ${error.reason}, expected a valid gzip stream`,
-        );
+        throw corrupt(id, error.reason);
       }
       if (result === "zeros") {
         const size = tasks[id]!.count * chunkSize;
@@ -211,6 +235,8 @@ export async function* parallelInflate(
         continue;
       }
       if (result.data.byteLength === capacity) pool.push(result.data);
+      // Inflated here: the same check as a worker's.
+      if (result.error !== undefined) throw corrupt(id, result.error);
       crc = crc32Combine(crc, result.crc, result.length);
       total += result.length;
       yield new Uint8Array(result.output!, 0, result.length);
@@ -245,7 +271,7 @@ export async function* parallelInflate(
       );
     }
   } finally {
-    workers.stop();
+    workers?.stop();
   }
 }
 

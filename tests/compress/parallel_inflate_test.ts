@@ -56,7 +56,8 @@ function zeroChunks(input: Uint8Array, chunkSize: number): number {
 Deno.test("indexed gzip files of real cores and mixed data inflate in parallel to the same bytes", async () => {
   await using dir = await tempDir();
   const inputs = [await crashCore(dir.path), await liveCore(dir.path)];
-  await Deno.writeFile(`${dir.path}/mixed`, mixed(23_456_789));
+  // Past the first 16 MiB inflated in the main thread: workers inflate too.
+  await Deno.writeFile(`${dir.path}/mixed`, mixed(37_654_321));
   inputs.push(`${dir.path}/mixed`);
   for (const input of inputs) {
     const gz = `${input}.gz`;
@@ -98,24 +99,32 @@ Deno.test("indexed gzip files of real cores and mixed data inflate in parallel t
 Deno.test("cli: a damaged indexed file fails in one line, and leaves no output", async () => {
   await using dir = await tempDir();
   const input = `${dir.path}/mixed`;
-  // No zero runs: every chunk is inflated by a worker.
-  await Deno.writeFile(input, mixed(12_345_678, { zeros: false }));
+  // No zero runs: every chunk is inflated, the first 16 MiB (chunks 1-16)
+  // in the main thread while the workers start, the rest by the workers.
+  await Deno.writeFile(input, mixed(28_345_678, { zeros: false }));
   const gz = `${input}.gz`;
   assert.equal((await runMain(["-c", "-f", input, "-o", gz])).code, 0);
   const good = await Deno.readFile(gz);
   const headerLength = extraFieldEnd(good);
   const index = readGzipIndex(good.subarray(0, headerLength), good.length)!;
   const view = (bytes: Uint8Array) => new DataView(bytes.buffer);
+  /** Flips byte 1000 of chunk `n` (counted from 1). */
+  const flipInChunk = (n: number) => (bytes: Uint8Array) => {
+    const at = headerLength +
+      index.lengths.slice(0, n - 1).reduce((a, b) => a + b, 0) + 1000;
+    bytes[at]! ^= 0xff;
+    return bytes;
+  };
   const damaged: [string, (bytes: Uint8Array) => Uint8Array, RegExp][] = [
     [
-      "a byte of chunk 6 flipped",
-      (bytes) => {
-        const at = headerLength +
-          index.lengths.slice(0, 5).reduce((a, b) => a + b, 0) + 1000;
-        bytes[at]! ^= 0xff;
-        return bytes;
-      },
-      /corrupt deflate data in chunks 5-8 of 12 \(bytes \d+ to \d+\): .*expected a valid gzip stream|CRC-32 of the data does not match/,
+      "a byte of chunk 6 flipped (inflated in the main thread)",
+      flipInChunk(6),
+      /corrupt deflate data in chunks 5-8 of 28 \(bytes \d+ to \d+\): .*expected a valid gzip stream|CRC-32 of the data does not match/,
+    ],
+    [
+      "a byte of chunk 22 flipped (inflated by a worker)",
+      flipInChunk(22),
+      /corrupt deflate data in chunks 21-24 of 28 \(bytes \d+ to \d+\): .*expected a valid gzip stream|CRC-32 of the data does not match/,
     ],
     [
       "a chunk boundary moved by one byte",
@@ -125,7 +134,7 @@ Deno.test("cli: a damaged indexed file fails in one line, and leaves no output",
         view(bytes).setUint32(24 + 4 * 4, index.lengths[4]! + 1, true);
         return bytes;
       },
-      /corrupt deflate data in chunks 1-4 of 12 \(bytes \d+ to \d+\)/,
+      /corrupt deflate data in chunks 1-4 of 28 \(bytes \d+ to \d+\)/,
     ],
     [
       "the CRC-32 in the trailer",

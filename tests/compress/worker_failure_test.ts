@@ -164,25 +164,42 @@ Deno.test("-d -f of an indexed file with a decompression worker that is missing,
   await using dir = await tempDir();
   const work = `${dir.path}/work`;
   await Deno.mkdir(work);
-  const data = mixed(9 * MiB);
-  await Deno.writeFile(`${dir.path}/in`, data);
-  const made = await runMain([
-    "-c",
-    "-f",
-    `${dir.path}/in`,
-    "-o",
-    `${work}/in.gz`,
-    "-j",
-    "2",
-  ]);
-  assert.equal(made.code, 0, made.stderr);
-  const gz = await Deno.readFile(`${work}/in.gz`);
-  assert.ok(
-    readGzipIndex(gz.subarray(0, extraFieldEnd(gz)), gz.length),
-    "the input carries a chunk index",
-  );
+  // The first 16 MiB are inflated in the main thread while the workers
+  // start; an input of 16 MiB or less starts none.
+  const inputs: [string, number][] = [["in", 24 * MiB], ["small", 16 * MiB]];
+  for (const [name, size] of inputs) {
+    await Deno.writeFile(`${dir.path}/${name}`, mixed(size, { zeros: false }));
+    const made = await runMain([
+      "-c",
+      "-f",
+      `${dir.path}/${name}`,
+      "-o",
+      `${work}/${name}.gz`,
+      "-j",
+      "2",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const gz = await Deno.readFile(`${work}/${name}.gz`);
+    assert.ok(
+      readGzipIndex(gz.subarray(0, extraFieldEnd(gz)), gz.length),
+      `${name}: the input carries a chunk index`,
+    );
+  }
+  const small = await fileDigest(`${dir.path}/small`);
   for (const fault of Object.keys(FAULTS) as Fault[]) {
     const copy = await brokenCopy(dir.path, "_inflate_worker.ts", fault);
+    const done = await runCopy(copy, [
+      "-d",
+      "-f",
+      `${work}/small.gz`,
+      "-o",
+      `${dir.path}/small.out`,
+      "-j",
+      "2",
+    ]);
+    assert.equal(done.code, 0, `${fault}, 16 MiB: ${done.stderr}`);
+    assert.equal(await fileDigest(`${dir.path}/small.out`), small, fault);
+    await Deno.remove(`${dir.path}/small.out`);
     const result = await runCopy(copy, [
       "-d",
       "-f",
@@ -192,7 +209,12 @@ Deno.test("-d -f of an indexed file with a decompression worker that is missing,
       "-j",
       "2",
     ]);
-    const line = await assertCleanFailure(result, work, ["in.gz"], fault);
+    const line = await assertCleanFailure(
+      result,
+      work,
+      ["in.gz", "small.gz"],
+      fault,
+    );
     if (fault === "reporting every task failed") {
       assert.match(line, /corrupt deflate data in chunks? .*injected failure/);
     } else {

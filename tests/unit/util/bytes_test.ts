@@ -54,7 +54,7 @@ Deno.test("isZero() defaults to the whole view, and finds a single bit anywhere"
   }
 });
 
-Deno.test("isZero() on long ranges finds a bit at every chunk edge, at any offset", () => {
+Deno.test("isZero() on long ranges finds a bit at every chunk edge and past the bytes it reads first, at any offset", () => {
   const chunk = 64 << 10;
   const backing = new Uint8Array(3 * chunk + 64);
   for (const shift of [0, 1, 3]) {
@@ -74,6 +74,9 @@ Deno.test("isZero() on long ranges finds a bit at every chunk edge, at any offse
         const places = [
           -1,
           start,
+          // The last byte read one by one, and the first compared natively.
+          start + 63,
+          start + 64,
           start + 4095,
           chunk - 1,
           chunk,
