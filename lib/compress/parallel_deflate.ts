@@ -42,6 +42,7 @@ import {
 import { zlibHeader } from "./zlib.ts";
 import {
   compact,
+  disposableChunk,
   garbageMeter,
   isZero,
   openByteSource,
@@ -480,7 +481,7 @@ export function parallelCompress(
       adler: zlibFormat,
       incompressible: slot.incompressible,
     });
-    slot.deflated = result.deflated;
+    slot.deflated = disposableChunk(result.deflated);
     slot.adler = result.adler;
     release(slot, block);
   };
@@ -506,7 +507,7 @@ export function parallelCompress(
       if (result.deflated.length <= room) {
         return {
           length,
-          deflated: result.deflated,
+          deflated: disposableChunk(result.deflated),
           adler: result.adler,
           crc: zlibFormat ? 0 : crc32(0, prefix),
         };
@@ -602,7 +603,7 @@ export function parallelCompress(
       adler: zlibFormat,
       incompressible: true,
     });
-    slot.deflated = stored.deflated;
+    slot.deflated = disposableChunk(stored.deflated);
     slot.adler = stored.adler;
     slot.storedHere = true;
     storedHeld += stored.deflated.length;
@@ -626,7 +627,7 @@ export function parallelCompress(
     };
     slot.ready = workers!.run(task, [block.buffer as ArrayBuffer]).then(
       (result) => {
-        slot.deflated = result.deflated;
+        slot.deflated = disposableChunk(result.deflated);
         slot.adler = result.adler;
         slot.block = undefined;
         // The worker hands the input buffer back for the next block.
@@ -773,9 +774,11 @@ export function parallelCompress(
     controller: ReadableStreamDefaultController<Uint8Array>,
     bytes: Uint8Array,
   ) => {
-    controller.enqueue(bytes);
+    // Counted first: a pipe can write the chunk, and its sink free it,
+    // within enqueue().
     written += bytes.length;
     collect(bytes.length);
+    controller.enqueue(bytes);
   };
 
   /** The final block and the trailer over the blocks emitted, then close. */
@@ -847,8 +850,8 @@ export function parallelCompress(
                   adler = adler32Combine(adler, part.adler, part.length);
                 } else crc = crc32Combine(crc, part.crc, part.length);
                 emittedInput += part.length;
-                enqueue(controller, part.deflated);
                 builder?.add(part.deflated.length, part.length);
+                enqueue(controller, part.deflated);
               }
               await finish(controller, true);
               return;
@@ -874,8 +877,8 @@ export function parallelCompress(
               crc = crc32Combine(crc, slot.crc, slot.length);
             }
             emittedInput += slot.length;
-            enqueue(controller, deflated);
             builder?.add(deflated.length, slot.length);
+            enqueue(controller, deflated);
             emitted = true;
           }
           if (emitted) {

@@ -13,7 +13,7 @@
 import { basename, dirname, join } from "node:path";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
 import { createNewFile, writeAllSync } from "./_new_file.ts";
-import { compact, isSharedZeros, isZero } from "../util/mod.ts";
+import { compact, disposeChunk, isSharedZeros, isZero } from "../util/mod.ts";
 
 /** Bytes to write over a file at an offset once its data is complete. */
 export interface FilePatch {
@@ -225,6 +225,8 @@ function fileSink(
         if (!sparse) {
           writeAt(chunk, position);
           position += chunk.length;
+          // Written: a chunk its producer gave away is freed now.
+          disposeChunk(chunk);
           return;
         }
         if (isSharedZeros(chunk)) {
@@ -252,6 +254,7 @@ function fileSink(
           writeAt(chunk.subarray(runStart), position + runStart);
         }
         position += chunk.length;
+        disposeChunk(chunk);
       } catch (error) {
         throw fail(error);
       }

@@ -120,6 +120,71 @@ export function isSharedZeros(bytes: Uint8Array): boolean {
   return bytes.buffer === shared.buffer && bytes.length > 0;
 }
 
+/** Buffers viewed by one chunk only, marked by `disposableChunk`. */
+const disposable = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Marks a chunk whose buffer nothing else uses, so that its last consumer
+ * (a file sink, once the bytes are written) may free the memory at once
+ * with {@linkcode disposeChunk} instead of leaving it to the collector. V8
+ * frees a buffer's memory when it collects the buffer, and a buffer that
+ * waited in a queue through two minor collections waits for a major one:
+ * capturing a 1 GiB core through the kernel, the deflated blocks and the
+ * stored ones piled up to 153-175 MB of peak RSS, 130-140 MB once the
+ * archive's sink freed each one it had written.
+ *
+ * @example Usage
+ * ```ts
+ * import { disposableChunk, disposeChunk } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const chunk = disposableChunk(new Uint8Array(1 << 20));
+ * assert.equal(disposeChunk(chunk), true);
+ * assert.equal(chunk.length, 0, "its buffer is gone");
+ * // Anything not marked is left alone.
+ * const shared = new Uint8Array(16);
+ * assert.equal(disposeChunk(shared.subarray(4)), false);
+ * assert.equal(shared.length, 16);
+ * ```
+ *
+ * @param bytes A chunk in a buffer of its own: no other view of the buffer
+ * is read after the chunk's consumer is done with it. A stream's producer
+ * reads it before `enqueue()`, not after: a pipe may write the chunk, and
+ * its sink free it, within that call.
+ * @returns The same chunk.
+ */
+export function disposableChunk(bytes: Uint8Array): Uint8Array {
+  disposable.add(bytes.buffer);
+  return bytes;
+}
+
+/**
+ * Frees the memory of a chunk marked by {@linkcode disposableChunk} now,
+ * by detaching its buffer (every view of it becomes empty). A chunk that is
+ * not marked is left as it is.
+ *
+ * @example Usage
+ * ```ts
+ * import { disposableChunk, disposeChunk } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const chunk = disposableChunk(new Uint8Array([1, 2, 3]));
+ * assert.equal(disposeChunk(chunk), true);
+ * assert.equal(disposeChunk(chunk), false, "once");
+ * ```
+ *
+ * @param bytes The chunk, done with.
+ * @returns Whether its memory was freed.
+ */
+export function disposeChunk(bytes: Uint8Array): boolean {
+  const buffer = bytes.buffer;
+  if (!disposable.delete(buffer) || !(buffer instanceof ArrayBuffer)) {
+    return false;
+  }
+  buffer.transfer(0);
+  return true;
+}
+
 /**
  * Two byte arrays, one after the other, in a new array.
  *

@@ -25,6 +25,7 @@ import {
   looksIncompressible,
   storedBlocks,
 } from "../../../lib/compress/_deflate_block.ts";
+import { disposeChunk } from "../../../lib/util/mod.ts";
 import {
   chunked,
   collect,
@@ -318,4 +319,42 @@ Deno.test("zlibHeader() writes the two bytes node:zlib writes at each level", ()
   }
   const standard = deflateSync(data);
   assert.deepEqual([...zlibHeader(undefined)], [standard[0], standard[1]]);
+});
+
+Deno.test("parallelCompress() gives each block's deflate data away: the sink may free it, the shared bytes stay", async () => {
+  const data = inputs().at(-1)![1];
+  const blockSize = 65536;
+  let dataBlocks = 0;
+  for (let at = 0; at < data.length; at += blockSize) {
+    if (data.subarray(at, at + blockSize).some((b) => b !== 0)) dataBlocks++;
+  }
+  // Twice: a shared buffer (a header, the zero block) freed by the first
+  // run would break the second.
+  for (const run of [1, 2]) {
+    for (const jobs of [1, 2]) {
+      const stream = parallelCompress(chunked(data), {
+        level: 5,
+        blockSize,
+        inline: jobs === 1,
+        jobs,
+      });
+      const copies: Uint8Array[] = [];
+      let freed = 0;
+      for await (const chunk of stream) {
+        copies.push(chunk.slice());
+        if (disposeChunk(chunk)) {
+          freed++;
+          assert.equal(chunk.length, 0, "a freed chunk is empty");
+        }
+      }
+      assert.equal(freed, dataBlocks, `run ${run}, jobs ${jobs}: blocks freed`);
+      const gz = new Uint8Array(copies.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const copy of copies) {
+        gz.set(copy, at);
+        at += copy.length;
+      }
+      checkGzip(gz, data, `run ${run}, jobs ${jobs}`);
+    }
+  }
 });

@@ -7,7 +7,7 @@ import {
   ShortReadError,
   writeFileAtomic,
 } from "../../../lib/fs/mod.ts";
-import { zeros } from "../../../lib/util/mod.ts";
+import { disposableChunk, zeros } from "../../../lib/util/mod.ts";
 import {
   chunked,
   randomBytes,
@@ -176,4 +176,20 @@ Deno.test("fsReason() gives the operating system's words, lower case, without th
     fsReason(new FileAccessError("Cannot read 'x': gone.\nmore", "x")),
     "Cannot read 'x': gone",
   );
+});
+
+Deno.test("writeFileAtomic() frees each chunk given away once written, and leaves the others", async () => {
+  await using dir = await tempDir();
+  for (const sparse of [false, true]) {
+    const given = disposableChunk(randomBytes(200_000));
+    const kept = textBytes(50_000, 3);
+    const expected = new Uint8Array(250_000);
+    expected.set(given);
+    expected.set(kept, 200_000);
+    const path = `${dir.path}/out-${sparse}`;
+    await writeFileAtomic(path, ReadableStream.from([given, kept]), { sparse });
+    assert.equal(sameBytes(await Deno.readFile(path), expected), undefined);
+    assert.equal(given.length, 0, `sparse ${sparse}: the given chunk is freed`);
+    assert.equal(kept.length, 50_000, `sparse ${sparse}: the other is not`);
+  }
 });
