@@ -284,14 +284,6 @@ export interface DecompressOptions {
    * @default {navigator.hardwareConcurrency}
    */
   jobs?: number;
-  /**
-   * Each chunk is valid only until the next one is read: its memory may then
-   * be released (or reused). For consumers that are done with a chunk before
-   * they read the next, such as the file sink of `writeFileAtomic`.
-   *
-   * @default {false}
-   */
-  transient?: boolean;
 }
 
 /**
@@ -394,10 +386,7 @@ async function* inflate(
     const index = readGzipIndex(head, options.size);
     if (index !== undefined && index.chunkSize <= MAX_PARALLEL_CHUNK) {
       try {
-        yield* parallelInflate(source, index, {
-          jobs,
-          release: options.transient ?? false,
-        });
+        yield* parallelInflate(source, index, { jobs });
         return;
       } catch (error) {
         if (!(error instanceof ChunkError)) throw error;

@@ -8,7 +8,7 @@
 
 import { type Amendment, writeFileAtomic } from "./atomic_file.ts";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
-import { compact } from "../util/mod.ts";
+import { compact, disposeChunk } from "../util/mod.ts";
 
 /** Reports bytes read so far and the input size when known. */
 export type ProgressCallback = (
@@ -223,7 +223,7 @@ export async function writeOutput(
   },
 ): Promise<string> {
   if (path === "-") {
-    await data.pipeTo(Deno.stdout.writable, { preventClose: true });
+    await data.pipeTo(stdoutSink());
     return path;
   }
   // Fail before the work, not after it; publishing checks again.
@@ -265,4 +265,19 @@ export async function writeOutput(
     );
   }
   return written;
+}
+
+/**
+ * Writes each chunk whole to stdout, then frees a chunk its producer gave
+ * away (`disposableChunk`); stdout is left open.
+ */
+function stdoutSink(): WritableStream<Uint8Array> {
+  return new WritableStream({
+    async write(chunk) {
+      for (let at = 0; at < chunk.length;) {
+        at += await Deno.stdout.write(chunk.subarray(at));
+      }
+      disposeChunk(chunk);
+    },
+  });
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decompress } from "../../lib/compress/mod.ts";
 import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
-import { isSharedZeros } from "../../lib/util/mod.ts";
+import { disposeChunk, isSharedZeros } from "../../lib/util/mod.ts";
 import {
   crashCore,
   fileDigest,
@@ -16,14 +16,19 @@ import {
 async function inflateFile(
   path: string,
   jobs: number,
-): Promise<{ bytes: Uint8Array; sharedZeroChunks: number }> {
+): Promise<
+  { bytes: Uint8Array; sharedZeroChunks: number; otherChunks: number }
+> {
   using file = await Deno.open(path);
   const { size } = await file.stat();
   const chunks: Uint8Array[] = [];
   let sharedZeroChunks = 0;
+  // Chunks neither shared zeros nor given away to be freed once used.
+  let otherChunks = 0;
   for await (const chunk of decompress(file.readable, { size, jobs })) {
-    if (isSharedZeros(chunk)) sharedZeroChunks++;
     chunks.push(chunk.slice());
+    if (isSharedZeros(chunk)) sharedZeroChunks++;
+    else if (!disposeChunk(chunk)) otherChunks++;
   }
   const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
@@ -31,7 +36,7 @@ async function inflateFile(
     bytes.set(chunk, at);
     at += chunk.length;
   }
-  return { bytes, sharedZeroChunks };
+  return { bytes, sharedZeroChunks, otherChunks };
 }
 
 async function digestOf(bytes: Uint8Array, dir: string): Promise<string> {
@@ -84,7 +89,10 @@ Deno.test("indexed gzip files of real cores and mixed data inflate in parallel t
       `${gz} -o -`,
     );
     for (const jobs of [1, 2, 3]) {
-      const { bytes, sharedZeroChunks } = await inflateFile(gz, jobs);
+      const { bytes, sharedZeroChunks, otherChunks } = await inflateFile(
+        gz,
+        jobs,
+      );
       assert.equal(await digestOf(bytes, dir.path), digest, `${gz} -j ${jobs}`);
       // Chunks of zeros are recognised, not inflated (in parallel only).
       assert.equal(
@@ -92,6 +100,8 @@ Deno.test("indexed gzip files of real cores and mixed data inflate in parallel t
         jobs === 1 ? 0 : zeroChunks(raw, index.chunkSize),
         `${gz} -j ${jobs}: chunks of zeros`,
       );
+      // In parallel, every inflated chunk is the consumer's to free.
+      if (jobs > 1) assert.equal(otherChunks, 0, `${gz} -j ${jobs}`);
     }
   }
 });

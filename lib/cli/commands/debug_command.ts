@@ -138,7 +138,6 @@ export async function debugCore(
         decompress(file.readable, {
           label: `'${path}'`,
           size: (await file.stat()).size,
-          transient: true,
         }).pipeThrough(gate),
         // A scratch copy for the debugger: no fsync.
         { mode: 0o600, sparse: true, sync: false },

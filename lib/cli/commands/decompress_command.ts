@@ -112,8 +112,6 @@ export async function decompressFile(
       decompress(data, {
         label: source.label,
         ...compact({ size: source.size, jobs: options.jobs }),
-        // The file sink (or stdout) is done with each chunk before the next.
-        transient: true,
       }),
       // Zero pages become holes, as in the cores the kernel writes; the
       // input's mode and times are kept, as gzip -d keeps them.

@@ -85,7 +85,6 @@ export async function extractCore(
       decompress(file.readable, {
         label: `'${path}'`,
         size: (await file.stat()).size,
-        transient: true,
       }),
       { force: options.force ?? false, sparse: true },
     );
