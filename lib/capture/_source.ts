@@ -106,6 +106,12 @@ export function coreSource(
         inspector.inspect(chunk);
         if (cut) await end();
         if (chunk.length > 0) return chunk;
+        // Cut at the read's first byte: the memory the read moved comes
+        // back through endView, as at the end of the input (else the
+        // caller answers a request whose memory is gone, and waits).
+        if (into !== undefined && chunk.buffer !== into.buffer) {
+          endView = chunk;
+        }
       }
       return undefined;
     },

@@ -9,6 +9,7 @@ import {
   fileDigest,
   listAll,
   listDir,
+  mainCommand,
   runMain,
   runTool,
   tempDir,
@@ -571,4 +572,32 @@ Deno.test("store: a store swapped for a symlink, or under a parent others can wr
     (await fallback.files()).filter((n) => n.endsWith(".gz")).length,
     2,
   );
+});
+
+Deno.test("store: a --max-size cut at the edge of a read stores the prefix and ends", async () => {
+  await using dir = await tempDir();
+  const store = `${dir.path}/store`;
+  // A pipe read takes up to 1 MiB: a cut at 1 or 2 MiB falls where one
+  // read ends and the next begins (it hung there: the core was lost).
+  const input = `${dir.path}/input`;
+  const data = random(5_000_000);
+  await Deno.writeFile(input, data);
+  for (const size of [1 << 20, 2 << 20]) {
+    const result = await runTool("timeout", [
+      "60",
+      ...mainCommand(),
+      "-c",
+      "-p",
+      store,
+      "--max-size",
+      String(size),
+      "-a",
+      `cut${size}`,
+    ], { stdin: { path: input } });
+    assert.equal(result.code, 0, `--max-size ${size}: ${result.stderr}`);
+    const gz = (await listDir(store)).find((n) => n.endsWith(`_cut${size}.gz`));
+    assert.ok(gz !== undefined, `--max-size ${size}: an archive`);
+    const restored = await runMain(["-d", "-f", `${store}/${gz}`, "-o", "-"]);
+    assert.deepEqual(restored.stdout, data.subarray(0, size));
+  }
 });
