@@ -60,6 +60,8 @@ let niced: number | undefined;
 
 scope.onmessage = (event) => {
   const { id, data, level, adler, nice, incompressible } = event.data;
+  // Read now: posting the answer moves the buffer, and data.length is 0.
+  const length = data.length;
   if (nice !== undefined && nice !== niced) {
     niced = nice;
     setThreadNice(nice);
@@ -77,5 +79,5 @@ scope.onmessage = (event) => {
     { id, deflated: result.deflated, adler: result.adler, data: buffer },
     [result.deflated.buffer as ArrayBuffer, buffer],
   );
-  collect(data.length);
+  collect(length);
 };
