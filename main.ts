@@ -298,16 +298,6 @@ async function capture(
       "Cannot capture: stdin is not the kernel's (stdout is open and no -p was given); to compress stdin to stdout use 'gzcoredump -c -f - -o -', to store a core by hand give '-p DIR'",
     );
   }
-  const {
-    captureCore,
-    CaptureFailedError,
-    enlargeStdinPipe,
-    releaseStdin,
-    stdinPressure,
-    stdinReadable,
-  } = await import("./lib/capture/mod.ts");
-  // Fewer, larger reads of the kernel's pipe (1 MiB, the default most).
-  enlargeStdinPipe(1 << 20);
   const stop = new AbortController();
   const signals = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
   const listeners = Object.keys(signals).map((name) => {
@@ -329,7 +319,25 @@ async function capture(
   const pid = command.facts.pid === undefined
     ? ""
     : ` of pid ${command.facts.pid}`;
+  // Loaded here, so that a module that does not load is a lost core in the
+  // kernel log too.
+  let capturing: typeof import("./lib/capture/mod.ts") | undefined;
   try {
+    capturing = await import("./lib/capture/mod.ts").catch(
+      (error: unknown) => {
+        const stack = error instanceof Error ? error.stack ?? "" : "";
+        const at = /file:\/\/\S+:\d+:\d+/.exec(stack);
+        throw new Error(
+          `Cannot load the capture's modules: ${errorText(error)}${
+            at === null ? "" : ` at ${at[0]}`
+          }; expected them to load (embedded in the binary)`,
+        );
+      },
+    );
+    const { captureCore, releaseStdin, stdinPressure, stdinReadable } =
+      capturing;
+    // Fewer, larger reads of the kernel's pipe (1 MiB, the default most).
+    capturing.enlargeStdinPipe(1 << 20);
     // Options that do not fit in core_pattern come from the config file.
     const config = await readConfigArgs(command.configPath ?? DEFAULT_CONFIG, {
       required: command.configPath !== undefined,
@@ -374,7 +382,8 @@ async function capture(
     }
     return result.lost ? 1 : 0;
   } catch (error) {
-    const warnings = error instanceof CaptureFailedError
+    const warnings = capturing !== undefined &&
+        error instanceof capturing.CaptureFailedError
       ? error.warnings
       : command.warnings;
     await log(`lost core${pid}: ${messageOf(error)}`, warnings, true);

@@ -13,8 +13,6 @@ import {
   inflateTask,
 } from "./_inflate_task.ts";
 
-export type { InflateResult, InflateTask };
-
 const scope = self as unknown as {
   onmessage: ((event: MessageEvent<InflateTask>) => void) | null;
   postMessage(message: InflateResult, transfer: Transferable[]): void;

@@ -336,3 +336,20 @@ Deno.test({
     );
   },
 });
+
+Deno.test("capture whose modules do not load: exit 1, one line that says the core is lost", async () => {
+  await using dir = await tempDir();
+  const copy = await brokenCopy(dir.path, undefined, "missing");
+  await Deno.writeTextFile(
+    `${copy}/lib/capture/_trace.ts`,
+    FAULTS["a syntax error"],
+  );
+  const result = await runCopy(copy, ["-c", "-p", `${dir.path}/store`], {
+    stdin: mixed(MiB),
+  });
+  assert.equal(result.code, 1, result.stderr);
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, /^gzcoredump: lost core: .*_trace\.ts/);
+  assert.doesNotMatch(result.stderr, /\n\s+at |error: Uncaught/);
+});
