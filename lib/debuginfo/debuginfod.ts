@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { readBuildId, readElf } from "../elf/mod.ts";
-import { openRegularFile } from "../fs/mod.ts";
+import { openRegularFile, writeAll } from "../fs/mod.ts";
 import { errorText } from "../util/mod.ts";
 
 /** Where and how to ask debuginfod servers. */
@@ -128,10 +128,7 @@ export async function fetchDebuginfod(
         if (size > maxBytes) {
           throw new RangeError(`more than the ${maxBytes} bytes taken`);
         }
-        let written = 0;
-        while (written < chunk.length) {
-          written += await file.write(chunk.subarray(written));
-        }
+        await writeAll(file, chunk);
       }
       if (!(await hasBuildId(temp, buildId))) {
         problems.push(

@@ -1,7 +1,7 @@
 /**
- * Private: a file created new under a random name, and writing a buffer
- * whole, for the files this folder makes (`atomic_file.ts`, whose file is
- * renamed into place, and `spill_file.ts`, whose file is unlinked at once).
+ * Private: a file created new under a random name, for the files this
+ * folder makes (`atomic_file.ts`, whose file is renamed into place, and
+ * `spill_file.ts`, whose file is unlinked at once).
  *
  * @module
  */
@@ -76,29 +76,5 @@ export function createNewFile(
         { cause: error },
       );
     }
-  }
-}
-
-/**
- * Writes all of `bytes` at the file's position (a write may take part of
- * them).
- *
- * @example Usage
- * ```ts
- * import { writeAllSync } from "./_new_file.ts";
- * import assert from "node:assert/strict";
- *
- * const path = await Deno.makeTempFile();
- * using file = Deno.openSync(path, { write: true });
- * writeAllSync(file, new Uint8Array(3 << 20).fill(7));
- * assert.equal(Deno.statSync(path).size, 3 << 20);
- * ```
- *
- * @param file The open file.
- * @param bytes What to write.
- */
-export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length;) {
-    done += file.writeSync(bytes.subarray(done));
   }
 }

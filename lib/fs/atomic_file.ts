@@ -12,7 +12,8 @@
 
 import { basename, dirname, join } from "node:path";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
-import { createNewFile, writeAllSync } from "./_new_file.ts";
+import { createNewFile } from "./_new_file.ts";
+import { writeAllSync } from "./write_all.ts";
 import { compact, disposeChunk, isSharedZeros, isZero } from "../util/mod.ts";
 
 /** Bytes to write over a file at an offset once its data is complete. */

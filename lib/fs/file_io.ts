@@ -8,6 +8,7 @@
 
 import { type Amendment, writeFileAtomic } from "./atomic_file.ts";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
+import { writeAll } from "./write_all.ts";
 import { compact, disposeChunk } from "../util/mod.ts";
 
 /** Reports bytes read so far and the input size when known. */
@@ -274,9 +275,7 @@ export async function writeOutput(
 function stdoutSink(): WritableStream<Uint8Array> {
   return new WritableStream({
     async write(chunk) {
-      for (let at = 0; at < chunk.length;) {
-        at += await Deno.stdout.write(chunk.subarray(at));
-      }
+      await writeAll(Deno.stdout, chunk);
       disposeChunk(chunk);
     },
   });

@@ -12,3 +12,4 @@ export * from "./file_io.ts";
 export * from "./open_regular.ts";
 export * from "./read_at.ts";
 export * from "./spill_file.ts";
+export * from "./write_all.ts";

@@ -21,7 +21,8 @@
 
 import { statfsSync } from "node:fs";
 import { FileAccessError, fsReason } from "./errors.ts";
-import { createNewFile, writeAllSync } from "./_new_file.ts";
+import { createNewFile } from "./_new_file.ts";
+import { writeAllSync } from "./write_all.ts";
 
 /** Options for {@linkcode openSpillFile}. */
 export interface SpillFileOptions {

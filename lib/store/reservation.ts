@@ -10,7 +10,7 @@
  */
 
 import { writeFileAtomic } from "../fs/mod.ts";
-import { FileAccessError, fsReason } from "../fs/mod.ts";
+import { FileAccessError, fsReason, writeAll } from "../fs/mod.ts";
 
 /** Bytes reserved for a sidecar: a record with hundreds of modules fits. */
 export const RESERVATION_BYTES = 32 << 10;
@@ -89,9 +89,7 @@ export async function reserveSidecar(
   let size = 0;
   const writeOver = async (text: Uint8Array) => {
     await file.seek(0, Deno.SeekMode.Start);
-    for (let at = 0; at < text.length;) {
-      at += await file.write(text.subarray(at));
-    }
+    await writeAll(file, text);
   };
   const padded = (value: unknown, length: number) => {
     const text = encode(value);

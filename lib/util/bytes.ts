@@ -130,7 +130,7 @@ const disposable = new WeakSet<ArrayBufferLike>();
  * frees a buffer's memory when it collects the buffer, and a buffer that
  * waited in a queue through two minor collections waits for a major one:
  * capturing a 1 GiB core through the kernel, the deflated blocks and the
- * stored ones piled up to 153-175 MB of peak RSS, 130-140 MB once the
+ * stored ones piled up to 155-172 MB of peak RSS, 129-137 MB once the
  * archive's sink freed each one it had written.
  *
  * @example Usage
