@@ -187,14 +187,27 @@ export async function quietQemu(name: string): Promise<string> {
         suidDumpable === "0",
     };
   })();
-  const { dir } = await quiet;
-  const copy = `${dir}/${name}`;
-  if (!(await Deno.stat(copy).then(() => true, () => false))) {
-    const found = (await check("sh", ["-c", `command -v ${name}`])).trim();
-    await setGroupCopy(found, copy);
+  const state = quiet;
+  let copy = copies.get(name);
+  if (copy === undefined) {
+    // One copy per name, made once: fixtures built side by side ask for
+    // the same qemu, and an exec of a file another call is still writing
+    // fails with ETXTBSY ("Text file busy").
+    copy = (async () => {
+      const { dir } = await state;
+      const found = (await check("sh", ["-c", `command -v ${name}`])).trim();
+      const path = `${dir}/${name}`;
+      await setGroupCopy(found, `${path}.partial`);
+      await Deno.rename(`${path}.partial`, path);
+      return path;
+    })();
+    copies.set(name, copy);
   }
-  return copy;
+  return await copy;
 }
+
+/** The qemu copies made or being made, by name. */
+const copies = new Map<string, Promise<string>>();
 
 const SUID_DUMPABLE = "/proc/sys/fs/suid_dumpable";
 
