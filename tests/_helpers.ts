@@ -443,6 +443,17 @@ export async function waitFor<T>(
   }
 }
 
+/** The parts, one after the other, in a new array. */
+export function joinBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 /** A small seeded PRNG (mulberry32), for repeatable fuzz tests. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;

@@ -11,7 +11,10 @@ import { adler32 } from "./zlib.ts";
 
 /** A deflated block. */
 export interface DeflatedBlock {
-  /** Raw deflate data ending in a sync flush; owns its whole buffer. */
+  /**
+   * Raw deflate data ending in a sync flush; owns its whole buffer, or is
+   * a view of the `into` given.
+   */
   deflated: Uint8Array;
   /** The block's Adler-32 when asked for, else 0. */
   adler: number;
@@ -30,6 +33,14 @@ export interface DeflateBlockOptions {
    * @default {undefined}
    */
   incompressible?: boolean | undefined;
+  /**
+   * Memory for the stored blocks of a block that will not shrink, reused
+   * instead of a new buffer when large enough ({@linkcode storedLength});
+   * the result is then a view of it. Deflated data never goes there.
+   *
+   * @default {undefined}
+   */
+  into?: ArrayBuffer | undefined;
 }
 
 /**
@@ -42,7 +53,8 @@ export interface DeflateBlockOptions {
  * @param data The block.
  * @param options The level, the checksum, and the answer to whether it
  * will shrink, if known.
- * @returns The deflate data, in a buffer of its own (transferable).
+ * @returns The deflate data, in a buffer of its own (transferable), or in
+ * `into`.
  */
 export function deflateBlock(
   data: Uint8Array,
@@ -51,7 +63,7 @@ export function deflateBlock(
   const { level, adler } = options;
   const checksum = adler ? adler32(1, data) : 0;
   if (options.incompressible ?? looksIncompressible(data)) {
-    return { deflated: storedBlocks(data), adler: checksum };
+    return { deflated: storedBlocks(data, options.into), adler: checksum };
   }
   const out = deflateRawSync(data, {
     level,
@@ -136,16 +148,33 @@ export function looksIncompressible(data: Uint8Array): boolean {
 const MAX_STORED = 65535;
 
 /**
+ * The bytes of {@linkcode storedBlocks} for `length` bytes of data.
+ *
+ * @param length The data's length.
+ * @returns 5 bytes of header per 65535 bytes of data, plus the data.
+ */
+export function storedLength(length: number): number {
+  return length + 5 * Math.max(1, Math.ceil(length / MAX_STORED));
+}
+
+/**
  * Raw deflate stored blocks (RFC 1951 3.2.4, BTYPE 00, not final) holding
  * `data`, from a byte boundary to a byte boundary: they join other blocks
  * that end in a sync flush as those blocks do.
  *
  * @param data The bytes, at least one.
+ * @param into Memory to write them to, from its start, when it is large
+ * enough ({@linkcode storedLength}); else a new buffer.
  * @returns The blocks: 5 bytes of header per 65535 bytes of data.
  */
-export function storedBlocks(data: Uint8Array): Uint8Array {
-  const count = Math.max(1, Math.ceil(data.length / MAX_STORED));
-  const out = new Uint8Array(data.length + 5 * count);
+export function storedBlocks(
+  data: Uint8Array,
+  into?: ArrayBuffer,
+): Uint8Array {
+  const total = storedLength(data.length);
+  const out = into !== undefined && into.byteLength >= total
+    ? new Uint8Array(into, 0, total)
+    : new Uint8Array(total);
   let at = 0;
   for (let from = 0; from < data.length || at === 0;) {
     const length = Math.min(MAX_STORED, data.length - from);

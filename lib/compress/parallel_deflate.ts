@@ -30,7 +30,11 @@ import {
   crc32Combine,
   crc32Zeros,
 } from "./checksum.ts";
-import { deflateBlock, looksIncompressible } from "./_deflate_block.ts";
+import {
+  deflateBlock,
+  looksIncompressible,
+  storedLength,
+} from "./_deflate_block.ts";
 import type { DeflateResult, DeflateTask } from "./_deflate_worker.ts";
 import type { Amendment, FilePatch, SpillFile } from "../fs/mod.ts";
 import {
@@ -467,6 +471,18 @@ export function parallelCompress(
     else recycle(block);
   };
 
+  /** Memory for the blocks stored here, handed back once written. */
+  const storedPool: ArrayBuffer[] = [];
+  const storedCapacity = storedLength(blockSize);
+  /** Keeps what the stored blocks in flight need; frees the rest. */
+  const reuseStored = (buffer: ArrayBuffer) => {
+    if (
+      !closed && buffer.byteLength === storedCapacity &&
+      storedPool.length * blockSize < storeBudget
+    ) storedPool.push(buffer);
+    else buffer.transfer(0);
+  };
+
   /** Gives a block's buffer back to the pool, when it is a whole one. */
   const recycle = (block: Uint8Array) => {
     if (block.buffer.byteLength === blockSize) {
@@ -596,14 +612,21 @@ export function parallelCompress(
     if (!slot.incompressible && waiting[0]!.incompressible) dispatchWaiting();
   };
 
-  /** Stores a block that will not shrink, in this thread. */
+  /**
+   * Stores a block that will not shrink, in this thread, in memory that
+   * the output's consumer hands back once written (a file sink does): the
+   * copy then lands in pages touched before, not in a new buffer's (0.03
+   * ms a MiB against 0.3-0.5 ms, in the thread the crashed process waits
+   * on).
+   */
   const storeHere = (slot: Slot, block: Uint8Array) => {
     const stored = deflateBlock(block, {
       level: slot.level,
       adler: zlibFormat,
       incompressible: true,
+      into: storedPool.pop(),
     });
-    slot.deflated = disposableChunk(stored.deflated);
+    slot.deflated = disposableChunk(stored.deflated, { recycle: reuseStored });
     slot.adler = stored.adler;
     slot.storedHere = true;
     storedHeld += stored.deflated.length;

@@ -120,13 +120,33 @@ export function isSharedZeros(bytes: Uint8Array): boolean {
   return bytes.buffer === shared.buffer && bytes.length > 0;
 }
 
-/** Buffers viewed by one chunk only, marked by `disposableChunk`. */
-const disposable = new WeakSet<ArrayBufferLike>();
+/**
+ * Buffers viewed by one chunk only, marked by `disposableChunk`, with what
+ * takes each back for reuse (or `true`: freed).
+ */
+const disposable = new WeakMap<ArrayBufferLike, Recycler | true>();
+
+/** Takes back, for reuse, the memory of a chunk its consumer is done with. */
+export type Recycler = (buffer: ArrayBuffer) => void;
+
+/** Options for {@linkcode disposableChunk}. */
+export interface DisposableChunkOptions {
+  /**
+   * Takes the memory back instead of freeing it: the producer writes its
+   * next chunk into it. A buffer freshly allocated costs a page fault per
+   * 4 KiB page the first time it is written (1 MiB: 0.3-0.5 ms here,
+   * against 0.03 ms for the copy itself into memory already touched).
+   *
+   * @default {undefined}
+   */
+  recycle?: Recycler;
+}
 
 /**
  * Marks a chunk whose buffer nothing else uses, so that its last consumer
  * (a file sink, once the bytes are written) may free the memory at once
- * with {@linkcode disposeChunk} instead of leaving it to the collector. V8
+ * with {@linkcode disposeChunk} instead of leaving it to the collector, or
+ * hand it back to its producer (`recycle`). V8
  * frees a buffer's memory when it collects the buffer, and a buffer that
  * waited in a queue through two minor collections waits for a major one:
  * capturing a 1 GiB core through the kernel, the deflated blocks and the
@@ -147,21 +167,43 @@ const disposable = new WeakSet<ArrayBufferLike>();
  * assert.equal(shared.length, 16);
  * ```
  *
+ * @example Memory handed back to its producer
+ * ```ts
+ * import { disposableChunk, disposeChunk } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const pool: ArrayBuffer[] = [];
+ * const chunk = disposableChunk(new Uint8Array(4096).fill(7), {
+ *   recycle: (buffer) => pool.push(buffer),
+ * });
+ * assert.equal(disposeChunk(chunk), true);
+ * // The memory moved to a new buffer: the chunk's view is empty.
+ * assert.equal(chunk.length, 0);
+ * assert.equal(pool.length, 1);
+ * assert.equal(pool[0]!.byteLength, 4096);
+ * assert.equal(new Uint8Array(pool[0]!)[0], 7);
+ * ```
+ *
  * @param bytes A chunk in a buffer of its own: no other view of the buffer
  * is read after the chunk's consumer is done with it. A stream's producer
  * reads it before `enqueue()`, not after: a pipe may write the chunk, and
  * its sink free it, within that call.
+ * @param options Where the memory goes back to, if anywhere.
  * @returns The same chunk.
  */
-export function disposableChunk(bytes: Uint8Array): Uint8Array {
-  disposable.add(bytes.buffer);
+export function disposableChunk(
+  bytes: Uint8Array,
+  options: DisposableChunkOptions = {},
+): Uint8Array {
+  disposable.set(bytes.buffer, options.recycle ?? true);
   return bytes;
 }
 
 /**
  * Frees the memory of a chunk marked by {@linkcode disposableChunk} now,
- * by detaching its buffer (every view of it becomes empty). A chunk that is
- * not marked is left as it is.
+ * by detaching its buffer (every view of it becomes empty), or hands it to
+ * the chunk's `recycle` in a new buffer (the old views are empty all the
+ * same). A chunk that is not marked is left as it is.
  *
  * @example Usage
  * ```ts
@@ -174,14 +216,16 @@ export function disposableChunk(bytes: Uint8Array): Uint8Array {
  * ```
  *
  * @param bytes The chunk, done with.
- * @returns Whether its memory was freed.
+ * @returns Whether its memory was freed or handed back.
  */
 export function disposeChunk(bytes: Uint8Array): boolean {
   const buffer = bytes.buffer;
-  if (!disposable.delete(buffer) || !(buffer instanceof ArrayBuffer)) {
-    return false;
-  }
-  buffer.transfer(0);
+  const recycle = disposable.get(buffer);
+  if (recycle === undefined || !(buffer instanceof ArrayBuffer)) return false;
+  disposable.delete(buffer);
+  // Moved, not copied: the memory stays, and no old view reaches it.
+  if (recycle === true) buffer.transfer(0);
+  else recycle(buffer.transfer());
   return true;
 }
 

@@ -10,6 +10,7 @@ import {
   check,
   crashCore,
   fileDigest,
+  joinBytes,
   liveCore,
   pythonInflate,
   runTool,
@@ -42,13 +43,7 @@ async function decompressBytes(bytes: Uint8Array): Promise<Uint8Array> {
   for await (const chunk of decompress(ReadableStream.from([bytes]))) {
     chunks.push(chunk);
   }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return joinBytes(chunks);
 }
 
 Deno.test("compressStream() gzip of real cores passes gzip -t, 7z t and python, and round-trips", async () => {

@@ -13,6 +13,7 @@ import {
   type ParallelCompressOptions,
 } from "../../lib/compress/mod.ts";
 import {
+  joinBytes,
   mixed,
   pythonInflate,
   seededRandom,
@@ -31,13 +32,7 @@ function testInput(): Uint8Array {
     new Uint8Array(3 * MiB),
     Uint8Array.from({ length: MiB + 1 }, () => random() * 256),
   ];
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    data.set(part, at);
-    at += part.length;
-  }
-  return data;
+  return joinBytes(parts);
 }
 
 const INPUT = testInput();

@@ -9,10 +9,13 @@ import {
   parallelCompress,
   type ParallelCompressOptions,
 } from "../../lib/compress/mod.ts";
+import { storedLength } from "../../lib/compress/_deflate_block.ts";
 import { openSpillFile, type SpillFile } from "../../lib/fs/mod.ts";
+import { disposeChunk } from "../../lib/util/mod.ts";
 import {
   check,
   fileDigest,
+  joinBytes,
   pythonInflate,
   seededRandom,
   tempDir,
@@ -185,4 +188,35 @@ Deno.test("parallelCompress() with a spill file stores blocks that will not shri
   const path = `${dir.path}/random.gz`;
   await Deno.writeFile(path, bytes.subarray(0, length));
   await check("gzip", ["-t", path]);
+});
+
+Deno.test("parallelCompress() stores blocks in the memory a disposing sink handed back, and writes the same bytes", async () => {
+  await using dir = await tempDir();
+  const random = seededRandom(9);
+  // Random blocks and a last one of half a block: all stored here.
+  const data = new Uint8Array(10.5 * MiB).map(() => Math.floor(random() * 256));
+  const plain = await compressed(data, { jobs: 2 });
+  const full = storedLength(MiB);
+  for (const dispose of [false, true]) {
+    using spill = openSpillFile(dir.path, { limit: 64 * MiB });
+    const ends: CompressEnd[] = [];
+    const stream = parallelCompress(ReadableStream.from([data]), {
+      jobs: 2,
+      spill,
+      onEnd: (end) => ends.push(end),
+    });
+    const copies: Uint8Array[] = [];
+    const buffers: number[] = [];
+    for await (const chunk of stream) {
+      copies.push(chunk.slice());
+      buffers.push(chunk.buffer.byteLength);
+      if (dispose) disposeChunk(chunk);
+    }
+    assert.equal(ends[0]!.storedBlocks, 11);
+    assert.deepEqual(joinBytes(copies), plain.bytes, `dispose ${dispose}`);
+    // The last block, half a block stored, lands in a whole block's memory
+    // only when that memory came back from the sink.
+    const last = storedLength(MiB / 2);
+    assert.equal(buffers.at(-3), dispose ? full : last, `dispose ${dispose}`);
+  }
 });

@@ -9,7 +9,13 @@
 // a seeded generator: the same as the real-artifact tests'.
 import { seededRandom as seeded } from "../_helpers.ts";
 
-export { ROOT, spillDescriptors, tempDir, wholeEnd } from "../_helpers.ts";
+export {
+  joinBytes,
+  ROOT,
+  spillDescriptors,
+  tempDir,
+  wholeEnd,
+} from "../_helpers.ts";
 export { seeded };
 
 /** Random bytes, any length (getRandomValues takes at most 64 KiB a call). */

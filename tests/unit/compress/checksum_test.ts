@@ -13,7 +13,7 @@ import {
   crc32Combine,
   crc32Zeros,
 } from "../../../lib/compress/mod.ts";
-import { seeded } from "../_temp.ts";
+import { joinBytes, seeded } from "../_temp.ts";
 
 /** CRC-32 (reflected, polynomial 0xEDB88320) one bit at a time. */
 function referenceCrc32(bytes: Uint8Array): number {
@@ -60,13 +60,7 @@ function randomBytes(length: number, seed: number, zeroShare = 0): Uint8Array {
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return joinBytes(parts);
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
