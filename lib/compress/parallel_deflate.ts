@@ -827,6 +827,8 @@ export function parallelCompress(
     waiting.length = 0;
     waitingToDeflate = 0;
     closed = true;
+    // Memory kept for stored blocks is not needed any more.
+    storedPool.length = 0;
     stop();
     // The rest of the input is not wanted: let its producer go.
     if (cut) await source.cancel().catch(() => {});
@@ -944,6 +946,7 @@ export function parallelCompress(
         }
       } catch (error) {
         closed = true;
+        storedPool.length = 0;
         waiting.length = 0;
         stop();
         await source.cancel(error).catch(() => {});
@@ -952,6 +955,7 @@ export function parallelCompress(
     },
     async cancel(reason) {
       closed = true;
+      storedPool.length = 0;
       waiting.length = 0;
       stop();
       await source.cancel(reason);
