@@ -483,6 +483,17 @@ export function parallelCompress(
     else buffer.transfer(0);
   };
 
+  /**
+   * Complete, cut, cancelled or failed: nothing more is read, given to a
+   * worker or kept for reuse.
+   */
+  const shutDown = () => {
+    closed = true;
+    waiting.length = 0;
+    storedPool.length = 0;
+    stop();
+  };
+
   /** Gives a block's buffer back to the pool, when it is a whole one. */
   const recycle = (block: Uint8Array) => {
     if (block.buffer.byteLength === blockSize) {
@@ -824,12 +835,8 @@ export function parallelCompress(
     }
     enqueue(controller, trailer);
     queue.length = 0;
-    waiting.length = 0;
     waitingToDeflate = 0;
-    closed = true;
-    // Memory kept for stored blocks is not needed any more.
-    storedPool.length = 0;
-    stop();
+    shutDown();
     // The rest of the input is not wanted: let its producer go.
     if (cut) await source.cancel().catch(() => {});
     options.onEnd?.({
@@ -945,19 +952,13 @@ export function parallelCompress(
           return;
         }
       } catch (error) {
-        closed = true;
-        storedPool.length = 0;
-        waiting.length = 0;
-        stop();
+        shutDown();
         await source.cancel(error).catch(() => {});
         throw error;
       }
     },
     async cancel(reason) {
-      closed = true;
-      storedPool.length = 0;
-      waiting.length = 0;
-      stop();
+      shutDown();
       await source.cancel(reason);
     },
   }, { highWaterMark: 0 });
