@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { WRITE_PIECE, writeAll, writeAllSync } from "../../../lib/fs/mod.ts";
+import { randomBytes, sameBytes, tempDir } from "../_temp.ts";
+
+// The file is real; the wrapper only records what each write asked for,
+// and may let the file take less than that, as a pipe or a signal does.
+function recording(file: Deno.FsFile, most = Infinity) {
+  const asked: number[] = [];
+  return {
+    asked,
+    writeSync(bytes: Uint8Array) {
+      asked.push(bytes.length);
+      return file.writeSync(bytes.subarray(0, most));
+    },
+    write(bytes: Uint8Array) {
+      asked.push(bytes.length);
+      return file.write(bytes.subarray(0, most));
+    },
+  };
+}
+
+Deno.test("writeAllSync() and writeAll() write a large buffer whole, in writes of at most 256 KiB", async () => {
+  await using dir = await tempDir();
+  const data = randomBytes(3 * WRITE_PIECE + 12_345);
+  for (const mode of ["sync", "async"] as const) {
+    const path = `${dir.path}/${mode}`;
+    using file = await Deno.open(path, { write: true, createNew: true });
+    const writer = recording(file);
+    if (mode === "sync") writeAllSync(writer, data);
+    else await writeAll(writer, data);
+    assert.equal(WRITE_PIECE, 256 << 10);
+    assert.deepEqual(writer.asked, [
+      WRITE_PIECE,
+      WRITE_PIECE,
+      WRITE_PIECE,
+      12_345,
+    ]);
+    assert.equal(sameBytes(await Deno.readFile(path), data), undefined);
+  }
+});
+
+Deno.test("writeAllSync() and writeAll() go on after short writes", async () => {
+  await using dir = await tempDir();
+  const data = randomBytes(100_000);
+  for (const mode of ["sync", "async"] as const) {
+    const path = `${dir.path}/${mode}`;
+    using file = await Deno.open(path, { write: true, createNew: true });
+    const writer = recording(file, 30_000);
+    if (mode === "sync") writeAllSync(writer, data);
+    else await writeAll(writer, data);
+    assert.deepEqual(writer.asked, [100_000, 70_000, 40_000, 10_000]);
+    assert.equal(sameBytes(await Deno.readFile(path), data), undefined);
+  }
+});
