@@ -220,3 +220,36 @@ Deno.test("parallelCompress() stores blocks in the memory a disposing sink hande
     assert.equal(buffers.at(-3), dispose ? full : last, `dispose ${dispose}`);
   }
 });
+
+Deno.test("parallelCompress() with a spill file writes what the workers deflated while the input is still being read", async () => {
+  await using dir = await tempDir();
+  // A source slower than the workers, as a pipe the kernel fills: one
+  // block of text every 15 ms.
+  const total = 24;
+  const block = new Uint8Array(MiB).map((_, at) => 97 + ((at * 7) % 23));
+  let delivered = 0;
+  const source = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      if (delivered === total) return controller.close();
+      delivered++;
+      controller.enqueue(block.slice());
+    },
+  }, { highWaterMark: 0 });
+  using spill = openSpillFile(dir.path, { limit: 64 * MiB });
+  const chunks: Uint8Array[] = [];
+  let beforeTheEnd = 0;
+  for await (const chunk of parallelCompress(source, { jobs: 2, spill })) {
+    chunks.push(chunk.slice());
+    if (delivered < total) beforeTheEnd++;
+  }
+  // One chunk a block, and the header: most came out while the source was
+  // still being read (before the fix, only the header and the first block
+  // did; the rest waited for the input's end).
+  assert.ok(beforeTheEnd >= total / 2, `${beforeTheEnd} chunks before the end`);
+  const path = `${dir.path}/out.gz`;
+  await Deno.writeFile(path, joinBytes(chunks));
+  const input = `${dir.path}/input`;
+  await Deno.writeFile(input, joinBytes(Array(total).fill(block)));
+  assert.equal(await pythonInflate(path, 31), await fileDigest(input));
+});
