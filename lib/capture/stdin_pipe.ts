@@ -45,15 +45,36 @@ const SYMBOLS = {
 } as const;
 
 /**
- * Asks the kernel for a larger pipe on standard input (it gives at most
- * `/proc/sys/fs/pipe-max-size`, 1 MiB by default, to root).
+ * Asks the kernel for a larger pipe on standard input. Root (the kernel's
+ * helper) may have any size; another user gets at most
+ * `/proc/sys/fs/pipe-max-size` (1 MiB by default), which it is given when
+ * `bytes` is refused.
+ *
+ * @example Usage
+ * ```ts
+ * import { enlargeStdinPipe } from "./stdin_pipe.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // Under `deno test`, standard input is no pipe, or one that may be 1 MiB.
+ * const size = enlargeStdinPipe(1 << 20);
+ * assert.ok(size === undefined || size === 1 << 20);
+ * ```
  *
  * @param bytes The size wanted.
  * @returns The pipe's size now, or undefined when stdin is no pipe.
  */
 export function enlargeStdinPipe(bytes: number): number | undefined {
   return withLibc(SYMBOLS, (libc) => {
-    const size = libc.fcntl(0, F_SETPIPE_SZ, bytes);
+    let size = libc.fcntl(0, F_SETPIPE_SZ, bytes);
+    if (size < 0) {
+      let most = NaN;
+      try {
+        most = Number(Deno.readTextFileSync("/proc/sys/fs/pipe-max-size"));
+      } catch {
+        // No /proc: the pipe stays as it is.
+      }
+      if (most < bytes) size = libc.fcntl(0, F_SETPIPE_SZ, most);
+    }
     return size < 0 ? undefined : size;
   });
 }
