@@ -45,8 +45,9 @@ const SYMBOLS = {
 } as const;
 
 /**
- * Asks the kernel for a larger pipe on standard input. Root (the kernel's
- * helper) may have any size; another user gets at most
+ * Asks the kernel for a larger pipe on standard input. A process with
+ * CAP_SYS_RESOURCE (the kernel's helper has it) may have any size; any
+ * other, root in a container included, gets at most
  * `/proc/sys/fs/pipe-max-size` (1 MiB by default), which it is given when
  * `bytes` is refused.
  *

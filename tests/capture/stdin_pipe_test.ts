@@ -3,12 +3,12 @@
  * into a child process, its size read back with `F_GETPIPE_SZ`.
  */
 import assert from "node:assert/strict";
+import { readProcessFacts } from "../../lib/process/mod.ts";
 import { ROOT } from "../_helpers.ts";
 
-/** CAP_SYS_RESOURCE in this process's effective set (`/proc/self/status`). */
+/** CAP_SYS_RESOURCE in this process's effective set (`CapEff`). */
 async function maySizeAnyPipe(): Promise<boolean> {
-  const status = await Deno.readTextFile("/proc/self/status");
-  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "0";
+  const hex = (await readProcessFacts(Deno.pid))?.status.CapEff ?? "0";
   return ((BigInt(`0x${hex}`) >> 24n) & 1n) === 1n;
 }
 
