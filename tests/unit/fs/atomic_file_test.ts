@@ -4,7 +4,9 @@ import {
   FileExistsError,
   fsReason,
   readFileAt,
+  SHORT_WRITE_PIECE,
   ShortReadError,
+  WRITE_PIECE,
   writeFileAtomic,
 } from "../../../lib/fs/mod.ts";
 import { disposableChunk, zeros } from "../../../lib/util/mod.ts";
@@ -122,6 +124,33 @@ Deno.test("writeFileAtomic() with sparse leaves holes for zeros and the same byt
   assert.equal(info.size, data.length, "trailing zeros count in the size");
   if (info.blocks !== null) {
     assert.ok(info.blocks * 512 <= 64 << 10, `${info.blocks} blocks allocated`);
+  }
+});
+
+Deno.test("writeFileAtomic() writes a sparse file in short pieces, any other in the default ones", async () => {
+  await using dir = await tempDir();
+  const data = randomBytes(1 << 20);
+  // The files are real; only the size of each write is recorded.
+  const { writeSync } = Deno.FsFile.prototype;
+  const asked: number[] = [];
+  Deno.FsFile.prototype.writeSync = function (bytes: Uint8Array) {
+    asked.push(bytes.length);
+    return writeSync.call(this, bytes);
+  };
+  try {
+    for (const sparse of [true, false]) {
+      asked.length = 0;
+      const path = `${dir.path}/${sparse}`;
+      await writeFileAtomic(path, ReadableStream.from([data.slice()]), {
+        sparse,
+        sync: false,
+      });
+      const piece = sparse ? SHORT_WRITE_PIECE : WRITE_PIECE;
+      assert.deepEqual(asked, Array(data.length / piece).fill(piece));
+      assert.equal(sameBytes(await Deno.readFile(path), data), undefined);
+    }
+  } finally {
+    Deno.FsFile.prototype.writeSync = writeSync;
   }
 });
 

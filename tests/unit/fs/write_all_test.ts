@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { WRITE_PIECE, writeAll, writeAllSync } from "../../../lib/fs/mod.ts";
+import {
+  SHORT_WRITE_PIECE,
+  WRITE_PIECE,
+  writeAll,
+  writeAllSync,
+} from "../../../lib/fs/mod.ts";
 import { randomBytes, sameBytes, tempDir } from "../_temp.ts";
 
 // The file is real; the wrapper only records what each write asked for,
@@ -50,5 +55,37 @@ Deno.test("writeAllSync() and writeAll() go on after short writes", async () => 
     else await writeAll(writer, data);
     assert.deepEqual(writer.asked, [100_000, 70_000, 40_000, 10_000]);
     assert.equal(sameBytes(await Deno.readFile(path), data), undefined);
+  }
+});
+
+Deno.test("writeAllSync() and writeAll() write in the piece asked for, and refuse an empty one", async () => {
+  await using dir = await tempDir();
+  const data = randomBytes(2 * SHORT_WRITE_PIECE + 7);
+  for (const mode of ["sync", "async"] as const) {
+    const path = `${dir.path}/${mode}`;
+    using file = await Deno.open(path, { write: true, createNew: true });
+    const writer = recording(file);
+    const options = { piece: SHORT_WRITE_PIECE };
+    if (mode === "sync") writeAllSync(writer, data, options);
+    else await writeAll(writer, data, options);
+    assert.equal(SHORT_WRITE_PIECE, 32 << 10);
+    assert.deepEqual(writer.asked, [SHORT_WRITE_PIECE, SHORT_WRITE_PIECE, 7]);
+    assert.equal(sameBytes(await Deno.readFile(path), data), undefined);
+    for (const piece of [0, -1, 1.5, NaN]) {
+      const refused = mode === "sync"
+        ? (() => {
+          try {
+            writeAllSync(writer, data, { piece });
+          } catch (error) {
+            return error;
+          }
+        })()
+        : await writeAll(writer, data, { piece }).catch((error) => error);
+      assert.ok(refused instanceof RangeError, String(refused));
+      assert.match(
+        refused.message,
+        /expected a piece of at least 1 byte, found/,
+      );
+    }
   }
 });
