@@ -57,8 +57,8 @@ export interface WriteFileAtomicOptions {
   unique?: boolean;
   /**
    * Leave holes where the data has blocks of zeros, and write the rest in
-   * pieces of `SHORT_WRITE_PIECE` (the files written sparse are
-   * decompressed cores, `write_all.ts` says why).
+   * pieces of {@linkcode SHORT_WRITE_PIECE} (the files written sparse are
+   * decompressed cores, whose chunks come in new buffers).
    *
    * @default {false}
    */
@@ -218,7 +218,8 @@ function fileSink(
   // decompressing the 957 MB python core took 1.15 s with async writes and
   // 0.89 s with these (`deno task bench`).
   // A file with holes is a decompressed core: its chunks come in new
-  // buffers, and short writes took half the time or less (SHORT_WRITE_PIECE).
+  // buffers, and short writes took less time (SHORT_WRITE_PIECE says how
+  // much).
   const pieces = sparse ? { piece: SHORT_WRITE_PIECE } : {};
   const writeAt = (bytes: Uint8Array, at: number) => {
     if (at !== written) file.seekSync(at, Deno.SeekMode.Start);

@@ -19,25 +19,28 @@
 export const WRITE_PIECE = 256 << 10;
 
 /**
- * A shorter piece, 32 KiB: the most the kernel takes from its per-CPU lists
- * of free pages (order 3), which it refills with pages it has just freed;
- * larger runs come from the free lists that a virtual machine gives back to
- * its host. Writing 1 GB to a new file with `dd`, 5 rounds in turns: 0.47-
- * 1.12 s in writes of 32 KiB, 0.40-1.78 s of 64 KiB, 0.58-1.75 s of 256
- * KiB, 2.14-2.42 s of 1 MiB. Decompression writes in it: decompressing 1 GB
- * of random bytes took 0.87-1.04 s against 1.77-4.80 s in pieces of 256 KiB
- * (6 rounds in turns). Compression does not: `-c -f` of the same bytes took
- * 1.32-1.74 s in pieces of 32 KiB against 1.05-1.93 s (more writes, more
- * system time, and its buffers are reused).
+ * A shorter piece, 32 KiB, for files whose chunks come in new buffers (the
+ * decompressed files: `writeFileAtomic()` with `sparse`). Measured on this
+ * project's VM, in turns: decompressing 1 GB of random bytes took 0.87-1.04
+ * s against 1.77-4.80 s in pieces of 256 KiB (6 rounds), the python, node
+ * and mixed cores 0.70-1.19 s against 0.69-2.29 s (4 rounds); writing 1 GB
+ * with `dd` (5 rounds), 0.47-1.12 s in writes of 32 KiB, 0.40-1.78 s of 64,
+ * 0.58-1.75 s of 256 and 2.14-2.42 s of 1024. Probably because the kernel
+ * takes runs of up to 32 KiB (order 3) from its per-CPU lists of pages it
+ * has just freed, and larger ones from the free lists that a virtual
+ * machine gives back to its host. Compression keeps the default: `-c -f`
+ * of the same bytes, whose buffers are reused, took 1.32-1.74 s in pieces
+ * of 32 KiB against 1.05-1.93 s; so does stdout, whose writes are
+ * asynchronous (2.3-3.0 s against 1.2-1.4 s).
  */
 export const SHORT_WRITE_PIECE = 32 << 10;
 
 /** Options for {@linkcode writeAll} and {@linkcode writeAllSync}. */
 export interface WriteAllOptions {
   /**
-   * The most bytes one write asks for.
+   * The most bytes one write asks for, at least 1.
    *
-   * @default {262144}
+   * @default {WRITE_PIECE}
    */
   piece?: number;
 }
@@ -72,6 +75,8 @@ export interface WriterSync {
  * @param writer The file, or stdout.
  * @param bytes What to write.
  * @param options The size of each write.
+ * @throws {RangeError} When `options.piece` is not a whole number of bytes,
+ * at least 1.
  */
 export async function writeAll(
   writer: Writer,
@@ -99,9 +104,24 @@ export async function writeAll(
  * assert.equal(Deno.statSync(path).size, 3 << 20);
  * ```
  *
+ * @example Shorter writes
+ * ```ts
+ * import { SHORT_WRITE_PIECE, writeAllSync } from "./write_all.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile();
+ * using file = Deno.openSync(path, { write: true });
+ * writeAllSync(file, new Uint8Array(100_000).fill(1), {
+ *   piece: SHORT_WRITE_PIECE,
+ * });
+ * assert.equal(Deno.statSync(path).size, 100_000);
+ * ```
+ *
  * @param writer The file.
  * @param bytes What to write.
  * @param options The size of each write.
+ * @throws {RangeError} When `options.piece` is not a whole number of bytes,
+ * at least 1.
  */
 export function writeAllSync(
   writer: WriterSync,
@@ -118,7 +138,7 @@ function pieceOf(options: WriteAllOptions): number {
   const { piece = WRITE_PIECE } = options;
   if (!Number.isSafeInteger(piece) || piece < 1) {
     throw new RangeError(
-      `Cannot write: expected a piece of at least 1 byte, found ${piece}`,
+      `Cannot write: expected options.piece to be a whole number of bytes, at least 1, found ${piece}`,
     );
   }
   return piece;

@@ -58,7 +58,7 @@ Deno.test("writeAllSync() and writeAll() go on after short writes", async () => 
   }
 });
 
-Deno.test("writeAllSync() and writeAll() write in the piece asked for, and refuse an empty one", async () => {
+Deno.test("writeAllSync() and writeAll() write in the piece asked for, and refuse one that is not a whole number of bytes, at least 1", async () => {
   await using dir = await tempDir();
   const data = randomBytes(2 * SHORT_WRITE_PIECE + 7);
   for (const mode of ["sync", "async"] as const) {
@@ -84,8 +84,9 @@ Deno.test("writeAllSync() and writeAll() write in the piece asked for, and refus
       assert.ok(refused instanceof RangeError, String(refused));
       assert.match(
         refused.message,
-        /expected a piece of at least 1 byte, found/,
+        /expected options\.piece to be a whole number of bytes, at least 1, found/,
       );
     }
+    assert.equal(writer.asked.length, 3, "a refused piece writes nothing");
   }
 });
