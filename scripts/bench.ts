@@ -39,8 +39,11 @@
  * Each crash waits first for the disk to settle (the kernel's I/O pressure,
  * `/proc/pressure/io`, under 1% over 10 s, for at most a minute): after
  * the compression runs, whose gigabytes are deleted on a file system
- * mounted with `discard`, every handler that writes took up to twice as
- * long, the pure drain most (3.3 s against 1.1-1.6 s in a quiet minute).
+ * mounted with `discard`, the pure drain took 3.3 s against 1.1-1.6 s in a
+ * quiet minute. Even settled, a release measured after them is slower for
+ * every handler that writes (below), hence a first measurement before
+ * them: in the JSON, `releases` is that one, and
+ * `releases_after_compression` the second.
  *
  * @module
  */
@@ -279,10 +282,9 @@ const releaseOnly = values["release-only"];
 const kernelRuns = Deno.env.get("GZCOREDUMP_E2E") === "1" && Deno.uid() === 0;
 // The crash to release first, on a quiet machine, as crashes mostly come;
 // a full run measures it again after the compression runs, which write and
-// delete some 20 GB: then even the kernel writing the core itself took 2.4-
-// 2.6 s instead of 0.9 (the pages a new file takes are faulted in again
-// from the virtual machine's host), and a handler's time there is mostly
-// what it writes.
+// delete tens of gigabytes: then even the kernel writing the core itself
+// took 2.4-2.6 s instead of 0.9 (in release-only runs just before and
+// after), and a handler's time there is mostly what it writes.
 const releases: ReleaseRow[] = kernelRuns ? await releaseTimes() : [];
 const cores = releaseOnly ? [] : [
   {
@@ -476,7 +478,10 @@ for (const core of cores) {
 /** Crash to release through the real kernel, for each handler. */
 interface ReleaseRow {
   handler: string;
+  /** The median of the rounds. */
   seconds: number;
+  /** Each round's, in the order they ran. */
+  rounds: number[];
   stored_bytes: number;
 }
 const releasesAfter: ReleaseRow[] = kernelRuns && !releaseOnly
@@ -608,6 +613,7 @@ ${body}
       rows.push({
         handler,
         seconds: median(seconds[index]!),
+        rounds: seconds[index]!,
         stored_bytes: bytes[index]!,
       });
     }
@@ -712,7 +718,7 @@ if (releases.length > 0) {
     }:`,
     "",
     releasesAfter.length > 0
-      ? "| handler | crash to release s | after the compression runs s | stored bytes |"
+      ? "| handler | crash to release s, before the compression runs | after them | stored bytes |"
       : "| handler | crash to release s | stored bytes |",
     releasesAfter.length > 0
       ? "| --- | ---: | ---: | ---: |"
