@@ -705,29 +705,22 @@ if (!releaseOnly) {
   );
 }
 if (releases.length > 0) {
+  const after = releasesAfter.length > 0;
   lines.push(
     "",
     `Crash to release through the kernel, the mixed program (${
       Math.round(1024 * scale)
     } MiB heap), core_pipe_limit 16, the handlers in turns, median of ${
       Math.max(2, runs)
-    }${
-      releasesAfter.length > 0
-        ? ", before the compression runs and again after them"
-        : ""
-    }:`,
+    }${after ? ", before the compression runs and again after them" : ""}:`,
     "",
-    releasesAfter.length > 0
+    after
       ? "| handler | crash to release s, before the compression runs | after them | stored bytes |"
       : "| handler | crash to release s | stored bytes |",
-    releasesAfter.length > 0
-      ? "| --- | ---: | ---: | ---: |"
-      : "| --- | ---: | ---: |",
+    after ? "| --- | ---: | ---: | ---: |" : "| --- | ---: | ---: |",
     ...releases.map((r, index) =>
       `| ${r.handler.replaceAll("|", "\\|")} | ${r.seconds.toFixed(2)} | ${
-        releasesAfter.length > 0
-          ? `${releasesAfter[index]!.seconds.toFixed(2)} | `
-          : ""
+        after ? `${releasesAfter[index]!.seconds.toFixed(2)} | ` : ""
       }${r.stored_bytes} |`
     ),
   );

@@ -217,9 +217,7 @@ function fileSink(
   // costs more than the copy itself when workers keep both cores busy:
   // decompressing the 957 MB python core took 1.15 s with async writes and
   // 0.89 s with these (`deno task bench`).
-  // A file with holes is a decompressed core: its chunks come in new
-  // buffers, and short writes took less time (SHORT_WRITE_PIECE says how
-  // much).
+  // A file with holes is a decompressed core (see the `sparse` option).
   const pieces = sparse ? { piece: SHORT_WRITE_PIECE } : {};
   const writeAt = (bytes: Uint8Array, at: number) => {
     if (at !== written) file.seekSync(at, Deno.SeekMode.Start);
