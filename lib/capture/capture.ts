@@ -77,7 +77,7 @@ export interface CaptureOptions {
   level?: number;
   /**
    * Whether the input's writer waits on the capture (the kernel, on a full
-   * pipe: `stdinPressure` in `stdin_pipe.ts`), asked before each read.
+   * pipe: `stdinPressure` in `lib/process/`), asked before each read.
    * Without `level`, the first read that finds it waiting switches the
    * blocks to level {@linkcode PRESSED_LEVEL}, until
    * {@linkcode PRESSURE_HOLD} blocks in a row are read without finding it
@@ -88,6 +88,17 @@ export interface CaptureOptions {
    * @default {undefined}
    */
   pressure?: () => boolean;
+  /**
+   * Bytes the input holds ready to be read (the pipe's `FIONREAD`:
+   * `StdinPressure.available` in `lib/process/`). With `pressure`, the
+   * compression workers start only once less than a block is ready and
+   * the pipe is not nearly full (this thread has time to spare), or at the
+   * end of the core: blocks that need a worker wait in the spill file
+   * until then.
+   *
+   * @default {undefined}
+   */
+  backlog?: () => number;
   /**
    * Worker threads for compression; 1 compresses in this thread. At most
    * one per core is used.

@@ -6,4 +6,3 @@
 
 export * from "./capture.ts";
 export * from "./hooks.ts";
-export * from "./stdin_pipe.ts";

@@ -186,6 +186,19 @@ export interface ParallelCompressOptions {
    * @default {undefined}
    */
   workerNice?: number;
+  /**
+   * With `spill`: whether to start the workers later, asked before each
+   * block that needs one while they are not started. While it says so and
+   * the spill file takes the block, the block waits there; the workers
+   * start once it says no, once the spill file cannot take a block, or at
+   * the end of the input. Starting a worker holds this thread some 15 ms
+   * (Deno builds its isolate before `new Worker` returns): while a crashed
+   * process waits on the reads, that is time the kernel waits, for blocks
+   * that would spill anyway.
+   *
+   * @default {undefined}
+   */
+  deferWorkers?: () => boolean;
 }
 
 /** How a compression ended, for {@linkcode ParallelCompressOptions.onEnd}. */
@@ -330,14 +343,11 @@ export function parallelCompress(
   const spill = inline ? undefined : options.spill;
   const zlibFormat = format === "zlib";
   const trailerLength = zlibFormat ? 4 : 8;
-  const workers: WorkerPool<DeflateTask, DeflateResult> | undefined = inline
-    ? undefined
-    : startWorkers<DeflateTask, DeflateResult>(
-      new URL("./_deflate_worker.ts", import.meta.url),
-      jobs,
-      { label: WORKER_LABEL },
-    );
-  const maxPending = (workers?.size ?? 1) * 2;
+  const deferrable = !inline && spill !== undefined &&
+    options.deferWorkers !== undefined;
+  /** The workers, once started (never with `inline`). */
+  let workers: WorkerPool<DeflateTask, DeflateResult> | undefined;
+  const maxPending = (inline ? 1 : Math.max(1, jobs)) * 2;
   const pool: ArrayBuffer[] = [];
   let stopped = false;
   const stop = () => {
@@ -427,8 +437,11 @@ export function parallelCompress(
         while (room()) {
           const block = await nextBlock();
           if (closed) break;
-          if (block === undefined) inputDone = true;
-          else {
+          if (block === undefined) {
+            inputDone = true;
+            // Workers held back start now, on the blocks that wait.
+            if (waitingToDeflate > 0) dispatchWaiting();
+          } else {
             submit(block);
             queued?.();
             queued = undefined;
@@ -452,12 +465,32 @@ export function parallelCompress(
     );
     if (pending === 0) stop();
   };
-  if (workers !== undefined && fallback === "inline") {
-    workers.ready.catch((error: WorkerFailedError) => {
-      // Stopped before they started (a short input): no failure.
-      if (!closed) takeOver(error);
-    });
-  }
+  /** Starts the workers, unless they run, or the output is done. */
+  const startPool = () => {
+    if (inline || workers !== undefined || closed) return;
+    workers = startWorkers<DeflateTask, DeflateResult>(
+      new URL("./_deflate_worker.ts", import.meta.url),
+      jobs,
+      { label: WORKER_LABEL },
+    );
+    if (fallback === "inline") {
+      workers.ready.catch((error: WorkerFailedError) => {
+        // Stopped before they started (a short input): no failure.
+        if (!closed) takeOver(error);
+      });
+    }
+  };
+  if (!deferrable) startPool();
+  /**
+   * Whether a block that needs a worker waits in the spill file instead,
+   * the workers not being started yet (`deferWorkers`); else they start.
+   */
+  const deferred = () => {
+    if (workers !== undefined || inThread) return false;
+    if (!inputDone && spillRoom() && options.deferWorkers!()) return true;
+    startPool();
+    return false;
+  };
 
   /** Reads the next block into a pooled buffer; undefined at the end. */
   const nextBlock = async (): Promise<Uint8Array | undefined> => {
@@ -576,7 +609,7 @@ export function parallelCompress(
       ready: Promise.resolve(),
     };
     queue.push(slot);
-    if (inThread || workers === undefined) {
+    if (inThread) {
       deflateHere(slot, block);
       return;
     }
@@ -601,9 +634,14 @@ export function parallelCompress(
         return;
       }
     }
+    // Workers held back start once `deferWorkers` says no: the blocks
+    // that waited for them go first.
+    if (!slot.incompressible && waiting.length > 0 && !deferred()) {
+      dispatchWaiting();
+    }
     if (
       !slot.incompressible && pending < maxPending && given < maxQueue &&
-      waiting.length === 0
+      waiting.length === 0 && !deferred()
     ) {
       dispatch(slot, block);
       return;
@@ -729,7 +767,7 @@ export function parallelCompress(
         continue;
       }
       if (oldest.incompressible && waitingToDeflate === 0) return;
-      if (pending >= maxPending || given >= maxQueue) return;
+      if (pending >= maxPending || given >= maxQueue || deferred()) return;
       const next = takeWaiting();
       if (next === undefined) return;
       dispatch(next.slot, next.block);

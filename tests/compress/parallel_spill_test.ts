@@ -221,11 +221,25 @@ Deno.test("parallelCompress() stores blocks in the memory a disposing sink hande
   }
 });
 
-Deno.test("parallelCompress() with a spill file writes what the workers deflated while the input is still being read", async () => {
-  await using dir = await tempDir();
-  // A source slower than the workers, as a pipe the kernel fills: one
-  // block of text every 15 ms.
-  const total = 24;
+/**
+ * `total` blocks of text from a source slower than the workers (one every
+ * 15 ms, as a pipe the kernel fills), compressed with a spill file and,
+ * when given, `deferWorkers` (told how many blocks were delivered): how
+ * many chunks came out before the source's end. The output is checked
+ * against a compression without a spill file.
+ */
+async function fromSlowSource(
+  total: number,
+  spill: SpillFile,
+  defer?: (delivered: number) => boolean,
+): Promise<
+  {
+    beforeTheEnd: number;
+    end: CompressEnd;
+    bytes: Uint8Array;
+    input: Uint8Array;
+  }
+> {
   const block = new Uint8Array(MiB).map((_, at) => 97 + ((at * 7) % 23));
   let delivered = 0;
   const source = new ReadableStream<Uint8Array>({
@@ -236,20 +250,91 @@ Deno.test("parallelCompress() with a spill file writes what the workers deflated
       controller.enqueue(block.slice());
     },
   }, { highWaterMark: 0 });
-  using spill = openSpillFile(dir.path, { limit: 64 * MiB });
+  const ends: CompressEnd[] = [];
   const chunks: Uint8Array[] = [];
   let beforeTheEnd = 0;
-  for await (const chunk of parallelCompress(source, { jobs: 2, spill })) {
+  const stream = parallelCompress(source, {
+    jobs: 2,
+    spill,
+    ...(defer && { deferWorkers: () => defer(delivered) }),
+    onEnd: (end) => ends.push(end),
+  });
+  for await (const chunk of stream) {
     chunks.push(chunk.slice());
     if (delivered < total) beforeTheEnd++;
   }
+  const input = joinBytes(Array(total).fill(block));
+  const plain = await compressed(input, { jobs: 2 });
+  const bytes = joinBytes(chunks);
+  assert.deepEqual(bytes, plain.bytes, "the same bytes as without a spill");
+  return { beforeTheEnd, end: ends[0]!, bytes, input };
+}
+
+Deno.test("parallelCompress() with a spill file writes what the workers deflated while the input is still being read", async () => {
+  await using dir = await tempDir();
+  using spill = openSpillFile(dir.path, { limit: 64 * MiB });
+  const { beforeTheEnd, bytes, input } = await fromSlowSource(24, spill);
   // One chunk a block, and the header: most came out while the source was
   // still being read (before the fix, only the header and the first block
   // did; the rest waited for the input's end).
-  assert.ok(beforeTheEnd >= total / 2, `${beforeTheEnd} chunks before the end`);
+  assert.ok(beforeTheEnd >= 12, `${beforeTheEnd} chunks before the end`);
   const path = `${dir.path}/out.gz`;
-  await Deno.writeFile(path, joinBytes(chunks));
-  const input = `${dir.path}/input`;
-  await Deno.writeFile(input, joinBytes(Array(total).fill(block)));
-  assert.equal(await pythonInflate(path, 31), await fileDigest(input));
+  await Deno.writeFile(path, bytes);
+  await Deno.writeFile(`${dir.path}/input`, input);
+  assert.equal(
+    await pythonInflate(path, 31),
+    await fileDigest(`${dir.path}/input`),
+  );
+});
+
+Deno.test("parallelCompress() with deferWorkers starts the workers only once it says no, or at the end of the input", async () => {
+  await using dir = await tempDir();
+  using spill = openSpillFile(dir.path, { limit: 64 * MiB });
+  // Always deferred: every block but the first (deflated here) waits in
+  // the spill file, and nothing but the header and that block comes out
+  // before the input ends.
+  const always = await fromSlowSource(16, spill, () => true);
+  assert.equal(always.end.spilledBlocks, 15);
+  assert.ok(always.beforeTheEnd <= 2, `${always.beforeTheEnd} chunks`);
+  assert.equal(spill.held, 0, "every block was taken back");
+  // Deferred for the first 6 blocks: blocks 2 to 6 wait, and a few more
+  // while the workers start; they then deflate the rest as it comes (the
+  // slow source leaves them time).
+  const first = await fromSlowSource(16, spill, (n) => n <= 6);
+  assert.ok(
+    first.end.spilledBlocks >= 5 && first.end.spilledBlocks <= 11,
+    `${first.end.spilledBlocks} blocks waited`,
+  );
+  assert.ok(first.beforeTheEnd >= 8, `${first.beforeTheEnd} chunks`);
+  const path = `${dir.path}/out.gz`;
+  await Deno.writeFile(path, always.bytes);
+  await check("gzip", ["-t", path]);
+});
+
+Deno.test("parallelCompress() with deferWorkers starts the workers once the spill file is full, or fails", async () => {
+  const data = blocks();
+  const plain = await compressed(data, { jobs: 2 });
+  {
+    await using dir = await tempDir();
+    using spill = watched(openSpillFile(dir.path, { limit: 3 * MiB }));
+    const limited = await compressed(data, {
+      jobs: 2,
+      spill,
+      deferWorkers: () => true,
+    });
+    assert.ok(spill.most <= 3 * MiB, `held ${spill.most} bytes at most`);
+    assert.ok(limited.end.spilledBlocks >= 3);
+    assert.deepEqual(limited.bytes, plain.bytes);
+  }
+  {
+    await using fs = await tmpfs("3m");
+    using spill = openSpillFile(fs.path, { limit: 64 * MiB });
+    const full = await compressed(data, {
+      jobs: 2,
+      spill,
+      deferWorkers: () => true,
+    });
+    assert.match(spill.failure ?? "", /no space left on device$/);
+    assert.deepEqual(full.bytes, plain.bytes);
+  }
 });

@@ -192,3 +192,41 @@ Deno.test("captureCore() of an empty input or RLIMIT_CORE 0 keeps the record onl
   });
   assert.ok(ignored.archive !== undefined);
 });
+
+Deno.test("captureCore() starts its workers only once the input holds less than a block ready: before, blocks wait in the spill file", async () => {
+  await using dir = await tempDir();
+  const data = textBytes(12 << 20, 3);
+  const spilled = async (backlog: (delivered: number) => number) => {
+    // A writer that is ahead of the reads, as the kernel is: what it has
+    // not delivered yet is what the pipe holds ready.
+    let delivered = 0;
+    const input = chunked(data, 1 << 16).pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          delivered += chunk.length;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    const result = await captureCore(input, {
+      directory: dir.path,
+      jobs: 2,
+      pressure: () => false,
+      backlog: () => backlog(delivered),
+      store: ROOMY,
+    });
+    const stored = gunzipSync(await Deno.readFile(result.archive!));
+    assert.equal(sameBytes(stored, data), undefined);
+    const record = JSON.parse(await Deno.readTextFile(result.metadata!));
+    await Deno.remove(result.archive!);
+    await Deno.remove(result.metadata!);
+    return record.spilled_blocks as number;
+  };
+  // The rest of the core is ready until its last block: every block but
+  // the first (deflated in this thread) waits for the workers' start.
+  assert.equal(await spilled((delivered) => data.length - delivered), 11);
+  // Nothing ready: the workers start at the second block and take the
+  // next four; only blocks read while all four are out wait.
+  const started = await spilled(() => 0);
+  assert.ok(started <= 7, `${started} blocks waited`);
+});

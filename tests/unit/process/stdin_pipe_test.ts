@@ -3,8 +3,8 @@
  * into a child process, its size read back with `F_GETPIPE_SZ`.
  */
 import assert from "node:assert/strict";
-import { readProcessFacts } from "../../lib/process/mod.ts";
-import { ROOT } from "../_helpers.ts";
+import { readProcessFacts } from "../../../lib/process/mod.ts";
+import { ROOT } from "../../_helpers.ts";
 
 /** CAP_SYS_RESOURCE in this process's effective set (`CapEff`). */
 async function maySizeAnyPipe(): Promise<boolean> {
@@ -15,7 +15,7 @@ async function maySizeAnyPipe(): Promise<boolean> {
 /** What `enlargeStdinPipe(bytes)` returns in a child whose stdin is a pipe. */
 async function enlargedIn(bytes: number): Promise<string> {
   const script = `
-    import { enlargeStdinPipe } from "${ROOT}lib/capture/stdin_pipe.ts";
+    import { enlargeStdinPipe } from "${ROOT}lib/process/stdin_pipe.ts";
     console.log(String(enlargeStdinPipe(${bytes})));
   `;
   const child = new Deno.Command(Deno.execPath(), {
