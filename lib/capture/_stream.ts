@@ -121,7 +121,8 @@ export async function streamArchive(
   };
   // The workers start once the pipe holds less than a block and is not
   // nearly full (a pipe of 1 MiB holds no more than a block): this thread
-  // has time to spare; or at the end of the core. Until then the blocks
+  // has time to spare; or once the spill file cannot take a block, or at
+  // the end of the core. Until then the blocks
   // that need a worker wait in the spill file, where they would mostly go
   // anyway, and the 30 ms that starting two workers holds this thread is
   // not spent while the kernel waits on the pipe.

@@ -92,9 +92,9 @@ export interface CaptureOptions {
    * Bytes the input holds ready to be read (the pipe's `FIONREAD`:
    * `StdinPressure.available` in `lib/process/`). With `pressure`, the
    * compression workers start only once less than a block is ready and
-   * the pipe is not nearly full (this thread has time to spare), or at the
-   * end of the core: blocks that need a worker wait in the spill file
-   * until then.
+   * the pipe is not nearly full (this thread has time to spare), once the
+   * spill file cannot take a block, or at the end of the core: blocks that
+   * need a worker wait in the spill file until then.
    *
    * @default {undefined}
    */

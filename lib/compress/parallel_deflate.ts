@@ -172,8 +172,8 @@ export interface ParallelCompressOptions {
    * With it, blocks that will not shrink are stored by this thread, never
    * sent to a worker (a copy costs less than the trip), and reading waits
    * for a slow output rather than spill them; the first block is deflated
-   * here too, while the workers start. The output is the same, byte for
-   * byte.
+   * here too, while the workers start (or before they do, with
+   * `deferWorkers`). The output is the same, byte for byte.
    *
    * @default {undefined}
    */
@@ -187,14 +187,17 @@ export interface ParallelCompressOptions {
    */
   workerNice?: number;
   /**
-   * With `spill`: whether to start the workers later, asked before each
-   * block that needs one while they are not started. While it says so and
-   * the spill file takes the block, the block waits there; the workers
-   * start once it says no, once the spill file cannot take a block, or at
-   * the end of the input. Starting a worker holds this thread some 15 ms
-   * (Deno builds its isolate before `new Worker` returns): while a crashed
-   * process waits on the reads, that is time the kernel waits, for blocks
-   * that would spill anyway.
+   * With `spill`: whether to start the workers later. While they are not
+   * started it is asked whenever a block that needs a worker is read, and
+   * whenever such a block waits and one is emitted or the output looks for
+   * the next: while it says so and the spill file takes the block, the
+   * block waits there. The workers start once it says no, once the spill
+   * file cannot take a block, or at the end of the input. It is not asked
+   * between those events, so it should say so only while input is ready
+   * to be read (a read follows soon). Starting a worker holds this thread
+   * some 15 ms (Deno builds its isolate before `new Worker` returns):
+   * while a crashed process waits on the reads, that is time the kernel
+   * waits, for blocks that would spill anyway.
    *
    * @default {undefined}
    */
@@ -628,7 +631,8 @@ export function parallelCompress(
       }
       // The first block is deflated here too: the workers are still
       // starting (80 to 170 ms measured, the longer through the kernel),
-      // and every block read behind it would wait for them.
+      // or not started (`deferWorkers`), and every block read behind it
+      // would wait for them.
       if (offset === 0) {
         deflateHere(slot, block);
         return;
@@ -636,7 +640,9 @@ export function parallelCompress(
     }
     // Workers held back start once `deferWorkers` says no: the blocks
     // that waited for them go first.
-    if (!slot.incompressible && waiting.length > 0 && !deferred()) {
+    if (
+      deferrable && !slot.incompressible && waiting.length > 0 && !deferred()
+    ) {
       dispatchWaiting();
     }
     if (

