@@ -104,7 +104,6 @@ export async function streamArchive(
   // kernel wrote while Deno loaded): the hold starts at the second block in
   // a row that found it full, when the writer refilled it while we worked.
   const pressure = capture.fixedLevel ? undefined : options.pressure;
-  const backlog = options.backlog;
   let pressedRead = false;
   let lastPressed = false;
   let calmBlocks = PRESSURE_HOLD;
@@ -119,15 +118,12 @@ export async function streamArchive(
     pressedBlocks++;
     return PRESSED_LEVEL;
   };
-  // The workers start once the pipe holds less than a block and is not
-  // nearly full (a pipe of 1 MiB holds no more than a block): this thread
-  // has time to spare; or once the spill file cannot take a block, or at
-  // the end of the core. Until then the blocks
-  // that need a worker wait in the spill file, where they would mostly go
-  // anyway, and the 30 ms that starting two workers holds this thread is
-  // not spent while the kernel waits on the pipe.
-  const deferWorkers = () =>
-    (backlog?.() ?? 0) >= BLOCK_SIZE || (options.pressure?.() ?? false);
+  // When the workers start: `CaptureOptions.backlog`. A nearly full pipe
+  // counts too, whatever the level: one of 1 MiB never holds more than a
+  // block.
+  const { backlog } = options;
+  const deferWorkers = backlog &&
+    (() => backlog() >= BLOCK_SIZE || (options.pressure?.() ?? false));
   const feed = new ReadableStream<Uint8Array>({
     type: "bytes",
     async pull(controller) {
@@ -170,7 +166,7 @@ export async function streamArchive(
   const compressed = parallelCompress(feed, {
     format: capture.format,
     level: capture.level,
-    ...compact({ blockLevel, deferWorkers: backlog && deferWorkers }),
+    ...compact({ blockLevel, deferWorkers }),
     jobs: capture.jobs,
     inline: capture.jobs === 1,
     ...compact({ spill, workerNice: spill && SPILL_WORKER_NICE }),

@@ -440,11 +440,8 @@ export function parallelCompress(
         while (room()) {
           const block = await nextBlock();
           if (closed) break;
-          if (block === undefined) {
-            inputDone = true;
-            // Workers held back start now, on the blocks that wait.
-            if (waitingToDeflate > 0) dispatchWaiting();
-          } else {
+          if (block === undefined) inputDone = true;
+          else {
             submit(block);
             queued?.();
             queued = undefined;
