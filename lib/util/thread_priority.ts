@@ -42,10 +42,12 @@ const SYMBOLS = {
  * const answer = await new Promise<{ set: boolean; tid: number }>((resolve) => {
  *   worker.onmessage = (event) => resolve(event.data);
  * });
+ * // Read while the worker's thread still runs: once terminated, it is gone.
+ * const workerNice = nice(answer.tid);
  * worker.terminate();
  * await Deno.remove(module);
  * assert.equal(answer.set, true);
- * assert.equal(nice(answer.tid), 15);
+ * assert.equal(workerNice, 15);
  * assert.equal(nice(threadId()!), before);
  * ```
  *
