@@ -191,6 +191,11 @@ export async function streamArchive(
     const archive = await writeFileAtomic(path, counted, {
       mode: capture.mode,
       amend: compressed.amendment,
+      // Measured both ways as it goes: where new pages of the page cache
+      // are dear (after heavy writing on a VM whose host takes back free
+      // memory), the random blocks of the mixed core went out in 0.1-0.15
+      // s instead of 0.46-0.92 s while the kernel waited.
+      direct: "auto",
       // A signal stops the write wherever it waits (a stalled producer,
       // workers that do not answer).
       ...compact({ signal }),
@@ -267,6 +272,10 @@ async function openSpill(capture: Capture): Promise<SpillFile | undefined> {
     return openSpillFile(capture.directory, {
       limit,
       minFree: keepFree + half,
+      // Measured both ways: the page cache where it is cheap (0.25 ms a
+      // MiB), direct writes where its new pages are dear (0.5-1.1 ms a MiB
+      // against 2.1-2.7 after heavy writing on this project's VMs).
+      direct: "auto",
     });
   } catch (error) {
     capture.warnings.push(

@@ -14,6 +14,13 @@ import { basename, dirname, join } from "node:path";
 import { FileAccessError, FileExistsError, fsReason } from "./errors.ts";
 import { createNewFile } from "./_new_file.ts";
 import { SHORT_WRITE_PIECE, writeAllSync } from "./write_all.ts";
+import { costChooser } from "./_cost_chooser.ts";
+import {
+  alignedBytes,
+  DIRECT_ALIGN,
+  type DirectFile,
+  openDirect,
+} from "./_direct_io.ts";
 import { compact, disposeChunk, isSharedZeros, isZero } from "../util/mod.ts";
 
 /** Bytes to write over a file at an offset once its data is complete. */
@@ -87,6 +94,23 @@ export interface WriteFileAtomicOptions {
    * @default {undefined}
    */
   signal?: AbortSignal;
+  /**
+   * Bypass the page cache (`O_DIRECT`) where the file system allows it,
+   * for all but the unaligned ends: `"auto"` measures both ways as it
+   * writes (the time the producer waits, a window of 8 MiB each) and keeps
+   * the cheaper, trying the other every 128 MiB; `"always"` bypasses it
+   * throughout; `"never"` does not. Direct writes go in 4 MiB pieces from a
+   * thread of Deno's pool while the producer goes on, into blocks allocated
+   * as the bytes are staged (so that the file's size and the disk's free
+   * space count them). Ignored with `sparse`. Where new pages are dear (a
+   * virtual machine whose host takes back free memory) 307 MiB of a
+   * capture took 0.46-0.92 s through the page cache and 0.1-0.15 s past
+   * it; where they are cheap, about the same; on storage slower than the
+   * data, the page cache absorbs what the disk cannot take yet.
+   *
+   * @default {"never"}
+   */
+  direct?: "auto" | "always" | "never";
 }
 
 /** How many alternative names `unique` tries before giving up. */
@@ -162,6 +186,7 @@ export async function writeFileAtomic(
     await data.pipeTo(
       fileSink(temp.file, path, {
         sparse,
+        direct: sparse ? undefined : openDirectFor(temp, options.direct),
         sync: options.sync ?? true,
         ...compact({ amend: options.amend }),
       }),
@@ -203,7 +228,9 @@ const HOLE_BLOCK = 4096;
 function fileSink(
   file: Deno.FsFile,
   path: string,
-  options: Pick<WriteFileAtomicOptions, "sparse" | "amend" | "sync">,
+  options: Pick<WriteFileAtomicOptions, "sparse" | "amend" | "sync"> & {
+    direct?: DirectWays | undefined;
+  },
 ): WritableStream<Uint8Array> {
   const { sparse = false, amend, sync = true } = options;
   const fail = (error: unknown) =>
@@ -224,9 +251,26 @@ function fileSink(
     writeAllSync(file, bytes, pieces);
     written = at + bytes.length;
   };
+  let released = false;
+  /** Waits for the writes in flight, then closes the descriptors, once. */
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await ways?.abort();
+    file.close();
+  };
+  const ways = options.direct === undefined
+    ? undefined
+    : orderedWrites(options.direct, writeAt, (size) => file.truncate(size));
   return new WritableStream({
-    write(chunk) {
+    async write(chunk) {
       try {
+        if (ways !== undefined) {
+          await ways.write(chunk, position);
+          position += chunk.length;
+          disposeChunk(chunk);
+          return;
+        }
         if (!sparse) {
           writeAt(chunk, position);
           position += chunk.length;
@@ -261,11 +305,14 @@ function fileSink(
         position += chunk.length;
         disposeChunk(chunk);
       } catch (error) {
+        // The stream errors: nothing closes the file after this.
+        await release();
         throw fail(error);
       }
     },
     async close() {
       try {
+        await ways?.finish(position);
         // Trailing holes: the size is set without writing them.
         if (sparse && written < position) await file.truncate(position);
         const patch = amend?.patch;
@@ -281,13 +328,190 @@ function fileSink(
       } catch (error) {
         throw fail(error);
       } finally {
-        file.close();
+        await release();
       }
     },
-    abort() {
-      file.close();
+    async abort() {
+      await release();
     },
   });
+}
+
+/** A descriptor past the page cache, and how to choose between the two. */
+interface DirectWays {
+  file: DirectFile;
+  mode: "auto" | "always";
+}
+
+/** Opens the temporary file past the page cache too, when asked and possible. */
+function openDirectFor(
+  temp: { file: Deno.FsFile; path: string },
+  mode: WriteFileAtomicOptions["direct"],
+): DirectWays | undefined {
+  if (mode === undefined || mode === "never") return undefined;
+  try {
+    const file = openDirect(temp.path, temp.file.statSync());
+    return file === undefined ? undefined : { file, mode };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes of each direct write; two are in memory (one filling, one written). */
+const STAGE_BYTES = 4 << 20;
+/** The chooser's ways. */
+const PAGE_CACHE = 0;
+const DIRECT = 1;
+
+/**
+ * Writes a file's bytes in order, each aligned stretch either past the page
+ * cache (copied into one of two aligned stages, written by a thread of
+ * Deno's pool while the next fills) or through it with `writeAt`; the
+ * unaligned bytes at either end of a direct stretch always through it. A
+ * direct write that fails is written again through the page cache, which
+ * then takes everything (and says why, if it fails too).
+ */
+function orderedWrites(
+  ways: DirectWays,
+  writeAt: (bytes: Uint8Array, at: number) => void,
+  truncate: (size: number) => Promise<void>,
+) {
+  const direct = ways.file;
+  const chooser = ways.mode === "auto"
+    ? costChooser({ first: DIRECT })
+    : undefined;
+  let bypass = true;
+  const stages = [0, 1].map(() => ({
+    bytes: alignedBytes(STAGE_BYTES),
+    written: undefined as Promise<void> | undefined,
+  }));
+  let current = 0;
+  /** Why a write in the pool failed, even through the page cache. */
+  let failure: { error: unknown } | undefined;
+  const rethrow = () => {
+    if (failure !== undefined) throw failure.error;
+  };
+  /** Bytes in the current stage; it starts at the position less these. */
+  let fill = 0;
+  /** The file's end as allocated for the bytes staged; -1 before any. */
+  let reserved = -1;
+  /**
+   * Allocates the blocks of bytes `from` to `to` before they are staged:
+   * the file's size and the disk's free space count what waits in memory,
+   * as they count what waits in the page cache (the store's --max-use and
+   * --keep-free read them while the file grows).
+   */
+  const reserve = (from: number, to: number) => {
+    const end = Math.ceil(to / DIRECT_ALIGN) * DIRECT_ALIGN;
+    if (end <= reserved) return true;
+    const start = Math.max(reserved, from - from % DIRECT_ALIGN);
+    if (!direct.reserve(start, end - start)) return false;
+    reserved = end;
+    return true;
+  };
+  /** Writes the current stage's first `length` bytes from `at`, in the pool. */
+  const launch = (length: number, at: number) => {
+    const stage = stages[current]!;
+    const bytes = stage.bytes.subarray(0, length);
+    stage.written = direct.writeAtAsync(bytes, at).then((whole) => {
+      if (whole) return;
+      bypass = false;
+      writeAt(bytes, at);
+    }).catch((error: unknown) => {
+      // Thrown by the next write, or at the end.
+      failure ??= { error };
+    });
+    current ^= 1;
+  };
+  /** Writes what the current stage holds, `end` being where it ends. */
+  const flush = (end: number) => {
+    if (fill === 0) return;
+    const at = end - fill;
+    const aligned = fill - fill % DIRECT_ALIGN;
+    const stage = stages[current]!;
+    if (aligned < fill) {
+      writeAt(stage.bytes.subarray(aligned, fill), at + aligned);
+    }
+    fill = 0;
+    if (aligned > 0) launch(aligned, at);
+  };
+  const settled = async () => {
+    for (const stage of stages) {
+      const written = stage.written;
+      stage.written = undefined;
+      await written;
+    }
+  };
+  return {
+    /** Writes `chunk`, which goes at `position`. */
+    async write(chunk: Uint8Array, position: number) {
+      rethrow();
+      const began = performance.now();
+      const way = chooser?.way ?? DIRECT;
+      if (!bypass || way === PAGE_CACHE) {
+        flush(position);
+        writeAt(chunk, position);
+      } else {
+        let done = 0;
+        if (fill === 0 && position % DIRECT_ALIGN !== 0) {
+          // A stage starts on an aligned offset.
+          done = Math.min(
+            chunk.length,
+            DIRECT_ALIGN - position % DIRECT_ALIGN,
+          );
+          writeAt(chunk.subarray(0, done), position);
+        }
+        while (done < chunk.length) {
+          const stage = stages[current]!;
+          if (stage.written !== undefined) {
+            const written = stage.written;
+            stage.written = undefined;
+            await written;
+          }
+          const piece = Math.min(chunk.length - done, STAGE_BYTES - fill);
+          if (!reserve(position + done, position + done + piece)) {
+            // No room, or no way to ask for it: the page cache says which.
+            bypass = false;
+            flush(position + done);
+            writeAt(chunk.subarray(done), position + done);
+            break;
+          }
+          stage.bytes.set(chunk.subarray(done, done + piece), fill);
+          fill += piece;
+          done += piece;
+          if (fill === STAGE_BYTES) {
+            fill = 0;
+            launch(STAGE_BYTES, position + done - STAGE_BYTES);
+          }
+        }
+      }
+      chooser?.record(performance.now() - began, chunk.length);
+    },
+    /**
+     * Writes what is left, `end` being the data's end, gives back the room
+     * allocated past it, and closes.
+     */
+    async finish(end: number) {
+      try {
+        flush(end);
+        await settled();
+        rethrow();
+        if (reserved > end) await truncate(end);
+      } finally {
+        direct.close();
+      }
+    },
+    /** Waits for the writes in flight and closes. */
+    async abort() {
+      try {
+        await settled();
+      } catch {
+        // Aborted anyway.
+      } finally {
+        direct.close();
+      }
+    },
+  };
 }
 
 /** Moves a complete temporary file to its final name. */

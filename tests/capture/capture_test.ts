@@ -522,10 +522,21 @@ Deno.test("capture: blocks the workers cannot take yet wait in an unlinked spill
   }, 30);
   const own = threadNices(Deno.pid).get(Deno.pid);
   assert.equal(nices.get(capture.pid), own, "the main thread is not niced");
-  // While it runs, its spill file is open and has no name.
-  const open = spillDescriptors(capture.pid).map((d) => d.target);
-  assert.equal(open.length, 1, open.join(" "));
-  assert.match(open[0]!, / \(deleted\)$/);
+  // While it runs, its spill file is open and has no name: one file, open
+  // twice (the second descriptor bypasses the page cache, O_DIRECT).
+  const open = spillDescriptors(capture.pid);
+  assert.equal(open.length, 2, open.map((d) => d.target).join(" "));
+  assert.equal(open[0]!.target, open[1]!.target);
+  assert.match(open[0]!.target, / \(deleted\)$/);
+  const flags = open.map((d) =>
+    parseInt(
+      /flags:\s*(\d+)/.exec(
+        Deno.readTextFileSync(`/proc/${capture.pid}/fdinfo/${d.fd}`),
+      )![1]!,
+      8,
+    ) & 0o40000
+  );
+  assert.deepEqual(flags.sort(), [0, 0o40000]);
   // The rest all at once: the reads outrun the workers.
   await capture.write(core.subarray(8 << 20));
   await capture.end();
