@@ -22,13 +22,30 @@
  * @module
  */
 
+/**
+ * The `O_DIRECT` bit of open flags on this machine's architecture (as
+ * `/proc/PID/fdinfo` shows them); undefined where it is not known here.
+ *
+ * @example Usage
+ * ```ts
+ * import { directFlag } from "./_direct_io.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (Deno.build.arch === "x86_64") assert.equal(directFlag(), 0o40000);
+ * ```
+ *
+ * @returns The bit.
+ */
+export function directFlag(): number | undefined {
+  return FLAGS[Deno.build.arch]?.direct;
+}
+
 /** Offsets, lengths and buffer addresses of direct I/O are multiples of this. */
 export const DIRECT_ALIGN = 4096;
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  fstat: { parameters: ["i32", "buffer"], result: "i32" },
   pwrite: {
     parameters: ["i32", "buffer", "usize", "i64"],
     result: "isize",
@@ -148,12 +165,15 @@ export function openDirect(
     0,
   );
   if (fd < 0) return undefined;
-  // struct stat starts with st_dev and st_ino, 8 bytes each, on both.
-  const stat = new BigUint64Array(32);
-  if (
-    c.fstat(fd, stat) !== 0 || stat[0] !== BigInt(same.dev) ||
-    stat[1] !== BigInt(same.ino ?? -1)
-  ) {
+  // The file the new descriptor reaches (through /proc: no struct layout,
+  // and no fstat symbol, which glibc exports only since 2.33).
+  let reached: Deno.FileInfo | undefined;
+  try {
+    reached = Deno.statSync(`/proc/self/fd/${fd}`);
+  } catch {
+    reached = undefined;
+  }
+  if (reached?.dev !== same.dev || reached.ino !== same.ino) {
     c.close(fd);
     return undefined;
   }

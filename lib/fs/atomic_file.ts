@@ -485,7 +485,9 @@ function orderedWrites(
           }
         }
       }
-      chooser?.record(performance.now() - began, chunk.length);
+      // Charged to the way used: once the page cache takes everything, the
+      // measure no longer matters.
+      if (bypass) chooser?.record(performance.now() - began, chunk.length);
     },
     /**
      * Writes what is left, `end` being the data's end, gives back the room
@@ -498,6 +500,9 @@ function orderedWrites(
         rethrow();
         if (reserved > end) await truncate(end);
       } finally {
+        // Never closed under a write in flight (its number could be reused
+        // by another file before the write runs).
+        await settled().catch(() => {});
         direct.close();
       }
     },

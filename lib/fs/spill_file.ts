@@ -160,7 +160,10 @@ export function openSpillFile(
     at(offset);
     writeAllSync(file, bytes);
   };
-  /** Writes past the page cache what can be, from `end`; the rest through it. */
+  /**
+   * Writes past the page cache what can be, from `end`; the rest through
+   * it. Returns whether any of it went past.
+   */
   const write = (bytes: Uint8Array) => {
     let done = 0;
     if (
@@ -183,6 +186,7 @@ export function openSpillFile(
       }
     }
     if (done < bytes.length) cached(bytes.subarray(done), end + done);
+    return done > 0;
   };
   /** Reads `into` from `offset`, each part the way it was written. */
   const read = (into: Uint8Array, offset: number) => {
@@ -249,8 +253,10 @@ export function openSpillFile(
         return false;
       }
       const began = performance.now();
+      const way = chooser?.way;
+      let wentPast: boolean;
       try {
-        write(bytes);
+        wentPast = write(bytes);
       } catch (error) {
         // What part of it was written is past `end`: never taken.
         failure = `Cannot write the spill file in '${directory}': ${
@@ -258,7 +264,11 @@ export function openSpillFile(
         }`;
         return false;
       }
-      chooser?.record(performance.now() - began, bytes.length);
+      // Charged to the way it went: after an unaligned append, or a direct
+      // write that failed, the page cache takes what direct would have.
+      if (wentPast === (way !== PAGE_CACHE)) {
+        chooser?.record(performance.now() - began, bytes.length);
+      }
       end += bytes.length;
       spilled += bytes.length;
       return true;

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { stampUuid } from "../../lib/cli/mod.ts";
+import { directFlag } from "../../lib/fs/_direct_io.ts";
 import { extraFieldEnd, readGzipIndex } from "../../lib/compress/mod.ts";
 import {
   buildCrasher,
@@ -534,9 +535,9 @@ Deno.test("capture: blocks the workers cannot take yet wait in an unlinked spill
         Deno.readTextFileSync(`/proc/${capture.pid}/fdinfo/${d.fd}`),
       )![1]!,
       8,
-    ) & 0o40000
+    ) & directFlag()!
   );
-  assert.deepEqual(flags.sort(), [0, 0o40000]);
+  assert.deepEqual(flags.sort(), [0, directFlag()]);
   // The rest all at once: the reads outrun the workers.
   await capture.write(core.subarray(8 << 20));
   await capture.end();
