@@ -22,6 +22,8 @@
  * @module
  */
 
+import { openLibc } from "../util/mod.ts";
+
 /**
  * The `O_DIRECT` bit of open flags on this machine's architecture (as
  * `/proc/PID/fdinfo` shows them); undefined where it is not known here.
@@ -42,6 +44,33 @@ export function directFlag(): number | undefined {
 
 /** Offsets, lengths and buffer addresses of direct I/O are multiples of this. */
 export const DIRECT_ALIGN = 4096;
+
+/**
+ * The ways a `_cost_chooser.ts` chooser picks between, for a file written
+ * through the page cache or past it.
+ */
+export const PAGE_CACHE = 0;
+/** See {@linkcode PAGE_CACHE}. */
+export const DIRECT = 1;
+
+/**
+ * `offset` rounded up to a multiple of {@linkcode DIRECT_ALIGN}.
+ *
+ * @example Usage
+ * ```ts
+ * import { alignUp } from "./_direct_io.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(alignUp(1), 4096);
+ * assert.equal(alignUp(8192), 8192);
+ * ```
+ *
+ * @param offset A byte offset or length.
+ * @returns The next aligned one, or itself.
+ */
+export function alignUp(offset: number): number {
+  return Math.ceil(offset / DIRECT_ALIGN) * DIRECT_ALIGN;
+}
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
@@ -76,16 +105,12 @@ const O_CLOEXEC = 0o2000000;
 
 let libc: Libc | null | undefined;
 
-/** The C library, loaded once; null where it cannot be. */
+/** The C library, loaded once and kept; null where it cannot be. */
 function loadLibc(): Libc | null {
   if (libc !== undefined) return libc;
-  try {
-    libc = Deno.build.os === "linux" && FLAGS[Deno.build.arch] !== undefined
-      ? Deno.dlopen("libc.so.6", SYMBOLS).symbols
-      : null;
-  } catch {
-    libc = null;
-  }
+  libc = Deno.build.os === "linux" && FLAGS[Deno.build.arch] !== undefined
+    ? openLibc(SYMBOLS)?.symbols ?? null
+    : null;
   return libc;
 }
 

@@ -17,9 +17,12 @@ import { SHORT_WRITE_PIECE, writeAllSync } from "./write_all.ts";
 import { costChooser } from "./_cost_chooser.ts";
 import {
   alignedBytes,
+  alignUp,
+  DIRECT,
   DIRECT_ALIGN,
   type DirectFile,
   openDirect,
+  PAGE_CACHE,
 } from "./_direct_io.ts";
 import { compact, disposeChunk, isSharedZeros, isZero } from "../util/mod.ts";
 
@@ -265,14 +268,9 @@ function fileSink(
   return new WritableStream({
     async write(chunk) {
       try {
-        if (ways !== undefined) {
-          await ways.write(chunk, position);
-          position += chunk.length;
-          disposeChunk(chunk);
-          return;
-        }
         if (!sparse) {
-          writeAt(chunk, position);
+          if (ways !== undefined) await ways.write(chunk, position);
+          else writeAt(chunk, position);
           position += chunk.length;
           // Written: a chunk its producer gave away is freed now.
           disposeChunk(chunk);
@@ -359,9 +357,6 @@ function openDirectFor(
 
 /** Bytes of each direct write; two are in memory (one filling, one written). */
 const STAGE_BYTES = 4 << 20;
-/** The chooser's ways. */
-const PAGE_CACHE = 0;
-const DIRECT = 1;
 
 /**
  * Writes a file's bytes in order, each aligned stretch either past the page
@@ -402,7 +397,7 @@ function orderedWrites(
    * --keep-free read them while the file grows).
    */
   const reserve = (from: number, to: number) => {
-    const end = Math.ceil(to / DIRECT_ALIGN) * DIRECT_ALIGN;
+    const end = alignUp(to);
     if (end <= reserved) return true;
     const start = Math.max(reserved, from - from % DIRECT_ALIGN);
     if (!direct.reserve(start, end - start)) return false;

@@ -26,9 +26,11 @@ import { writeAllSync } from "./write_all.ts";
 import { costChooser } from "./_cost_chooser.ts";
 import {
   alignedBytes,
+  alignUp,
   DIRECT_ALIGN,
   type DirectFile,
   openDirect,
+  PAGE_CACHE,
 } from "./_direct_io.ts";
 
 /** Options for {@linkcode openSpillFile}. */
@@ -220,7 +222,7 @@ export function openSpillFile(
       const base = from - from % DIRECT_ALIGN;
       const want = Math.min(
         BOUNCE_BYTES,
-        roundUp(from + into.length - done) - base,
+        alignUp(from + into.length - done) - base,
       );
       const got = direct!.readAt(bounce!.subarray(0, want), base);
       const useful = Math.min(got - (from - base), into.length - done);
@@ -319,14 +321,8 @@ export function openSpillFile(
   };
 }
 
-/** The chooser's way 0: through the page cache; way 1 bypasses it. */
-const PAGE_CACHE = 0;
 /** The aligned buffer direct writes and reads go through. */
 const BOUNCE_BYTES = 1 << 20;
-
-function roundUp(offset: number): number {
-  return Math.ceil(offset / DIRECT_ALIGN) * DIRECT_ALIGN;
-}
 
 /** Adds `[from, to)` to sorted pairs, joined to the last one it touches. */
 function addPart(parts: number[], from: number, to: number): void {

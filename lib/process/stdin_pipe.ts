@@ -26,7 +26,7 @@
  * @module
  */
 
-import { withLibc } from "../util/mod.ts";
+import { openLibc, withLibc } from "../util/mod.ts";
 
 const O_RDONLY = 0;
 /** Most milliseconds of reads in a row without a turn of the event loop. */
@@ -122,12 +122,8 @@ export interface StdinPressure extends Disposable {
  * loaded.
  */
 export function stdinPressure(): StdinPressure | undefined {
-  let library: Deno.DynamicLibrary<typeof SYMBOLS>;
-  try {
-    library = Deno.dlopen("libc.so.6", SYMBOLS);
-  } catch {
-    return undefined;
-  }
+  const library = openLibc(SYMBOLS);
+  if (library === undefined) return undefined;
   const size = library.symbols.fcntl(0, F_GETPIPE_SZ, 0);
   if (size <= 0) {
     library.close();
