@@ -535,11 +535,12 @@ export async function onTerminal(
 
 /**
  * The open descriptors of process `pid` that reach a spill file
- * (`.gzcoredump-spill-*`), with where they point.
+ * (`.gzcoredump-spill-*`), with where they point and their open flags (as
+ * `/proc/PID/fdinfo` shows them).
  */
 export function spillDescriptors(
   pid: number | "self" = "self",
-): { fd: string; target: string }[] {
+): { fd: string; target: string; flags: number }[] {
   const found = [];
   for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
     let target: string;
@@ -549,7 +550,9 @@ export function spillDescriptors(
       continue; // closed meanwhile (the listing's own descriptor)
     }
     if (target.includes(".gzcoredump-spill-")) {
-      found.push({ fd: entry.name, target });
+      const info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${entry.name}`);
+      const flags = parseInt(/^flags:\s*(\d+)$/m.exec(info)![1]!, 8);
+      found.push({ fd: entry.name, target, flags });
     }
   }
   return found;

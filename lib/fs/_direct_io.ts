@@ -151,7 +151,7 @@ export interface DirectFile {
 
 /**
  * Opens `path` a second time with `O_DIRECT`, when it is still the file
- * `same` describes (its device and inode).
+ * `held` is open on (the same device and inode).
  *
  * @example Usage
  * ```ts
@@ -161,7 +161,7 @@ export interface DirectFile {
  * const dir = await Deno.makeTempDir();
  * const path = `${dir}/f`;
  * using file = Deno.openSync(path, { write: true, createNew: true, read: true });
- * const direct = openDirect(path, file.statSync(), { read: true });
+ * const direct = openDirect(path, file, { read: true });
  * assert.ok(direct !== undefined);
  * const bytes = alignedBytes(8192).fill(7);
  * assert.equal(direct.writeAt(bytes, 0), true);
@@ -170,19 +170,25 @@ export interface DirectFile {
  * await Deno.remove(dir, { recursive: true });
  * ```
  *
- * @param path The file, created and held open by the caller.
- * @param same What the caller's descriptor says the file is.
+ * @param path The file, created by the caller.
+ * @param held The caller's descriptor on it.
  * @param options Whether to read too.
  * @returns The descriptor, or undefined where direct I/O is not to be had.
  */
 export function openDirect(
   path: string,
-  same: Deno.FileInfo,
+  held: Deno.FsFile,
   options: { read?: boolean } = {},
 ): DirectFile | undefined {
   const c = loadLibc();
   const flags = FLAGS[Deno.build.arch];
   if (c === null || flags === undefined) return undefined;
+  let same: Deno.FileInfo;
+  try {
+    same = held.statSync();
+  } catch {
+    return undefined;
+  }
   const fd = c.open(
     new TextEncoder().encode(`${path}\0`),
     (options.read ? O_RDWR : O_WRONLY) | flags.direct | flags.noFollow |

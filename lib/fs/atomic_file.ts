@@ -347,12 +347,8 @@ function openDirectFor(
   mode: WriteFileAtomicOptions["direct"],
 ): DirectWays | undefined {
   if (mode === undefined || mode === "never") return undefined;
-  try {
-    const file = openDirect(temp.path, temp.file.statSync());
-    return file === undefined ? undefined : { file, mode };
-  } catch {
-    return undefined;
-  }
+  const file = openDirect(temp.path, temp.file);
+  return file === undefined ? undefined : { file, mode };
 }
 
 /** Bytes of each direct write; two are in memory (one filling, one written). */

@@ -376,14 +376,10 @@ function createUnlinked(
     mode: 0o600,
     read: true,
   });
-  let bypass: DirectFile | undefined;
-  if (direct !== "never") {
-    try {
-      bypass = openDirect(path, file.statSync(), { read: true });
-    } catch {
-      // The page cache, then.
-    }
-  }
+  // Undefined where it cannot be had: the page cache, then.
+  const bypass = direct === "never"
+    ? undefined
+    : openDirect(path, file, { read: true });
   try {
     Deno.removeSync(path);
   } catch (error) {
