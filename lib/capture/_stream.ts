@@ -93,9 +93,9 @@ export async function streamArchive(
   // A byte stream: the compressor's block buffers are handed down, and the
   // core is read straight into them.
   // Without an explicit level, blocks are deflated at the faster
-  // PRESSED_LEVEL from the first read that finds the pipe full (the kernel
-  // waits on the capture) until PRESSURE_HOLD blocks in a row were read
-  // without one. Through the kernel on the mixed core, the reads flicker:
+  // PRESSED_LEVEL from the first block whose first read finds the pipe full
+  // (the kernel waits on the capture) until PRESSURE_HOLD blocks in a row
+  // were read without one. Through the kernel on the mixed core, the reads flicker:
   // once slots free up in the compressor, a burst of reads drains the pipe
   // faster than the kernel fills it, and the blocks of that burst, judged
   // on their own reads, went at level 5 (85 of 310 text blocks), to be
@@ -136,9 +136,11 @@ export async function streamArchive(
       const into = asked === undefined
         ? undefined
         : new Uint8Array(asked.buffer, asked.byteOffset, asked.byteLength);
-      // Whether the pipe was full as this read began: the kernel was
-      // waiting on the capture.
-      if (pressure?.()) pressedRead = true;
+      // Whether the pipe was full as this block's first read began: the
+      // kernel was waiting on the capture. Asked once a block, not before
+      // every read: the kernel counts a pipe's bytes with it locked, and
+      // the writer waits on that lock.
+      if (offset === 0 && pressure?.()) pressedRead = true;
       const chunk = signal?.aborted ? undefined : await source.read(into);
       if (signal?.aborted) {
         controller.error(new InterruptedError(String(signal.reason)));

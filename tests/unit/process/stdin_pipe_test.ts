@@ -12,18 +12,23 @@ async function maySizeAnyPipe(): Promise<boolean> {
   return ((BigInt(`0x${hex}`) >> 24n) & 1n) === 1n;
 }
 
+/** A child running `script`, its stdin a pipe from this process. */
+function evalChild(script: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 /** What `enlargeStdinPipe(bytes)` returns in a child whose stdin is a pipe. */
 async function enlargedIn(bytes: number): Promise<string> {
   const script = `
     import { enlargeStdinPipe } from "${ROOT}lib/process/stdin_pipe.ts";
     console.log(String(enlargeStdinPipe(${bytes})));
   `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", script],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = evalChild(script);
   await child.stdin.close();
   const { stdout, stderr, success } = await child.output();
   assert.ok(success, new TextDecoder().decode(stderr));
@@ -40,4 +45,71 @@ Deno.test("enlargeStdinPipe() gives the size asked to a process with CAP_SYS_RES
   assert.equal(await enlargedIn(wanted), String(expected));
   // Within the limit, anyone gets what it asks.
   assert.equal(await enlargedIn(most / 4), String(most / 4));
+});
+
+/** The `flags:` of descriptor 0 in `/proc/self/fdinfo`, as a number. */
+const FLAGS_OF_STDIN = `
+  const flagsOfStdin = () => parseInt(
+    /^flags:\\s*(\\d+)/m.exec(Deno.readTextFileSync("/proc/self/fdinfo/0"))![1]!,
+    8,
+  );`;
+
+Deno.test("stdinReadable() takes every byte of a pipe that runs dry between bursts, non-blocking only while the check is held", async () => {
+  const script = `
+    import { stdinPressure, stdinReadable } from "${ROOT}lib/process/stdin_pipe.ts";
+    ${FLAGS_OF_STDIN}
+    const before = flagsOfStdin();
+    let during = 0;
+    const parts = [];
+    {
+      using pressure = stdinPressure();
+      during = flagsOfStdin();
+      const reader = stdinReadable(pressure).getReader({ mode: "byob" });
+      for (;;) {
+        const { value, done } = await reader.read(new Uint8Array(1 << 16));
+        if (value?.length) parts.push(value.slice());
+        if (done) break;
+      }
+    }
+    const after = flagsOfStdin();
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) { all.set(part, at); at += part.length; }
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+    console.log(JSON.stringify({
+      before, during, after, length: all.length,
+      sha: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""),
+    }));
+  `;
+  const child = evalChild(script);
+  // Three bursts, each followed by a pause in which the reader drains the
+  // pipe and finds it empty: those reads wait, and the last one meets the
+  // end of the input while it waits.
+  const sent: Uint8Array[] = [];
+  const writer = child.stdin.getWriter();
+  for (let burst = 0; burst < 3; burst++) {
+    const bytes = new Uint8Array(3 << 20);
+    for (let i = 0; i < bytes.length; i += 65536) {
+      crypto.getRandomValues(bytes.subarray(i, i + 65536));
+    }
+    sent.push(bytes);
+    await writer.write(bytes);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  await writer.close();
+  const { stdout, stderr, success } = await child.output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+  const got = JSON.parse(new TextDecoder().decode(stdout));
+  const all = new Uint8Array(9 << 20);
+  sent.forEach((bytes, i) => all.set(bytes, i * bytes.length));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  assert.equal(got.length, all.length);
+  assert.equal(
+    got.sha,
+    Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""),
+  );
+  const O_NONBLOCK = 0o4000;
+  assert.equal(got.before & O_NONBLOCK, 0);
+  assert.equal(got.during & O_NONBLOCK, O_NONBLOCK);
+  assert.equal(got.after & O_NONBLOCK, 0);
 });
