@@ -252,11 +252,18 @@ export function openDirect(
  * assert.equal(BigInt(address) % BigInt(DIRECT_ALIGN), 0n);
  * ```
  *
+ * Its pages are touched here: the first direct writes through it are timed
+ * to choose between direct writes and the page cache, and would otherwise
+ * be charged the page faults (measured after heavy writing: the archive's
+ * first window of direct writes cost 1.4-2.0 ms a MiB, its later ones
+ * 0.6-0.9).
+ *
  * @param size The bytes wanted.
- * @returns A view of a buffer a page larger, at its first aligned address.
+ * @returns A view of a buffer a page larger, at its first aligned address,
+ * zeroed.
  */
 export function alignedBytes(size: number): Uint8Array {
-  const raw = new Uint8Array(size + DIRECT_ALIGN);
+  const raw = new Uint8Array(size + DIRECT_ALIGN).fill(0);
   const pointer = Deno.UnsafePointer.of(raw);
   const address = pointer === null
     ? 0

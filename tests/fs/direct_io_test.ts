@@ -224,18 +224,28 @@ Deno.test("openSpillFile() with direct on a full file system stops appending, sa
   }
 });
 
+/**
+ * The ways `chooser` takes over `steps` records of 10 bytes, each way's cost
+ * a byte at each step given by `costs`.
+ */
+function waysChosen(
+  chooser: ReturnType<typeof costChooser>,
+  steps: number,
+  costs: (step: number) => [number, number],
+): string {
+  const ways: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    ways.push(chooser.way);
+    chooser.record(costs(step)[chooser.way] * 10, 10);
+  }
+  return ways.join("");
+}
+
 Deno.test("costChooser() keeps the cheaper way, tries the other after each retry, and follows a change", () => {
   const chooser = costChooser({ first: 0, window: 10, retry: 40 });
-  const ways: number[] = [];
   // Way 0 costs 3 ms a byte and way 1 costs 1; from step 15, way 1 costs 5.
-  let cost = [3, 1];
-  for (let step = 0; step < 30; step++) {
-    if (step === 15) cost = [3, 5];
-    ways.push(chooser.way);
-    chooser.record(cost[chooser.way]! * 10, 10);
-  }
   assert.equal(
-    ways.join(""),
+    waysChosen(chooser, 30, (step) => step < 15 ? [3, 1] : [3, 5]),
     // Way 0 measured, way 1 tried and kept (3 times cheaper); way 0 tried
     // again after every 4 windows of way 1. At step 15 way 1 measures 5,
     // past the retry: way 0 is tried, kept (5 > 1.5 x 3), and way 1 tried
@@ -253,4 +263,17 @@ Deno.test("costChooser() stays with the way it uses unless the other is margin t
   assert.equal(close.way, 1);
   close.record(15 * 10, 10); // way 1 turns dear: 15 > 1.5 x 7
   assert.equal(close.way, 0);
+});
+
+Deno.test("costChooser() ends a try after a quarter window when it costs abandon times the kept way", () => {
+  const chooser = costChooser({ first: 0, window: 40, retry: 80 });
+  // Way 0 costs 1 ms a byte; way 1 costs 3 at first, then 1.8.
+  assert.equal(
+    waysChosen(chooser, 26, (step) => step < 14 ? [1, 3] : [1, 1.8]),
+    // Way 0 over a window of 4 records, way 1 tried and dropped after one
+    // (3 >= 2 x 1); after 8 more records of way 0, the same. At 1.8, way 1
+    // is tried over its whole window (under 2 x 1), and not kept.
+    "0000" + "1" + "00000000" + "1" + "00000000" + "1111",
+  );
+  assert.deepEqual(chooser.costs, [1, 1.8]);
 });
