@@ -29,6 +29,7 @@ import { FileExistsError } from "./lib/fs/mod.ts";
 import {
   enlargeStdinPipe,
   releaseStdin,
+  type StdinPressure,
   stdinPressure,
   stdinReadable,
 } from "./lib/process/mod.ts";
@@ -316,6 +317,8 @@ async function capture(
   // (median 0.93, 6 rounds in turns) against 0.90-1.10 s (median 1.03).
   enlargeStdinPipe(16 << 20);
   const stop = new AbortController();
+  /** The pipe's check, once made: its flags are given back before exit. */
+  let pipe: StdinPressure | undefined;
   const signals = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
   const listeners = Object.keys(signals).map((name) => {
     const signal = name as keyof typeof signals;
@@ -324,10 +327,10 @@ async function capture(
       stop.abort(signal);
       // The capture finishes its record and exits; should anything hold it,
       // it exits anyway, and the next capture marks the record interrupted.
-      const deadline = setTimeout(
-        () => Deno.exit(128 + signals[signal]),
-        10_000,
-      );
+      const deadline = setTimeout(() => {
+        pipe?.restore();
+        Deno.exit(128 + signals[signal]);
+      }, 10_000);
       Deno.unrefTimer(deadline);
     };
     Deno.addSignalListener(signal, listener);
@@ -367,6 +370,7 @@ async function capture(
       ...options
     } = command;
     using pressure = stdinPressure();
+    pipe = pressure;
     const result = await captureCore(stdinReadable(pressure), {
       ...options,
       ...compact({
@@ -376,7 +380,10 @@ async function capture(
       signal: stop.signal,
       // Closing the pipe lets the kernel release the crashed process while
       // the archive is finished, synced and described.
-      release: () => void releaseStdin(),
+      release: () => {
+        pressure?.restore();
+        releaseStdin();
+      },
     });
     // One kernel log line per crash (/dev/kmsg is rate limited) that says
     // where the core is, or why it is not and where its record is.

@@ -19,8 +19,8 @@
  * - {@linkcode stdinReadable}: standard input as a byte stream whose reads
  *   take what the pipe holds in this thread, without a trip through
  *   Deno's thread pool, and wait asynchronously only on an empty pipe. The
- *   pipe is made non-blocking for that (`O_NONBLOCK`, given back when the
- *   check is disposed), not asked how much it holds before each read: the
+ *   pipe is made non-blocking for that (`O_NONBLOCK`, given back before the
+ *   pipe is let go, and when the check is disposed), not asked how much it holds before each read: the
  *   kernel counts that by walking the pipe's buffers with the pipe locked,
  *   up to 4096 of them in a full pipe of 16 MiB, and the writer waits on
  *   that lock. Measured through the kernel on the mixed 1 GiB core after
@@ -134,6 +134,15 @@ export interface StdinPressure extends Disposable {
    * @returns The bytes read, or null at the end of the input.
    */
   read(into: Uint8Array): Promise<number | null>;
+  /**
+   * Makes the pipe blocking again, as it was, while descriptor 0 is still
+   * that pipe; reads through this check must be over. The flag belongs to
+   * the pipe's open file, which other processes may share (a pipe or FIFO
+   * read by a script after the capture), so it is given back before the
+   * pipe is let go ({@linkcode releaseStdin}) and before a forced exit, as
+   * well as on dispose.
+   */
+  restore(): void;
 }
 
 /**
@@ -175,6 +184,7 @@ export function stdinPressure(): StdinPressure | undefined {
     c.fcntl(0, F_SETFL, flags | O_NONBLOCK) === 0;
   const nonBlocking = made || (flags >= 0 && (flags & O_NONBLOCK) !== 0);
   const waitFor = new Int32Array([0, POLLIN]);
+  let open = true;
   return {
     pressed() {
       return available() >= size * 0.75;
@@ -200,11 +210,15 @@ export function stdinPressure(): StdinPressure | undefined {
         }
       }
       : (into) => Deno.stdin.read(into),
-    [Symbol.dispose]() {
-      // Given back while descriptor 0 is still that pipe (no longer once
-      // the capture let it go for /dev/null).
-      const now = made ? c.fcntl(0, F_GETFL, 0) : -1;
+    restore() {
+      // Only while descriptor 0 is still that pipe (/dev/null once the
+      // capture let it go).
+      const now = made && open ? c.fcntl(0, F_GETFL, 0) : -1;
       if (now >= 0 && (now & O_NONBLOCK) !== 0) c.fcntl(0, F_SETFL, flags);
+    },
+    [Symbol.dispose]() {
+      this.restore();
+      open = false;
       library.close();
     },
   };

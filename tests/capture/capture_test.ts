@@ -12,7 +12,9 @@ import {
   check,
   listAll,
   listDir,
+  mainCommand,
   runMain,
+  runTool,
   spillDescriptors,
   tempDir,
   waitFor,
@@ -555,4 +557,26 @@ Deno.test("capture: blocks the workers cannot take yet wait in an unlinked spill
   const plainRecord = await storedRecord(none);
   assert.equal(plainRecord.spilled_blocks, undefined);
   await assertArchiveHolds(`${none}/${plainRecord.archive}`, core);
+});
+
+Deno.test("capture gives the pipe it read back blocking, for whoever shares it after the capture", async () => {
+  await using dir = await tempDir();
+  const core = records(4 << 20);
+  // The shell's standard input is the same open pipe as the capture's;
+  // `grep` reads its flags once the capture has let the pipe go and exited.
+  const shared = await runTool("sh", [
+    "-c",
+    `"$@" -c -p '${dir.path}/store' -a text -- shared && grep '^flags' /proc/self/fdinfo/0`,
+    "sh",
+    ...mainCommand(),
+  ], { stdin: core });
+  assert.equal(shared.code, 0, shared.stderr);
+  const flags = /^flags:\s*(\d+)/m.exec(
+    new TextDecoder().decode(shared.stdout),
+  );
+  assert.ok(flags !== null, new TextDecoder().decode(shared.stdout));
+  const O_NONBLOCK = 0o4000;
+  assert.equal(parseInt(flags[1]!, 8) & O_NONBLOCK, 0, `flags ${flags[1]}`);
+  const record = await storedRecord(`${dir.path}/store`);
+  await assertArchiveHolds(`${dir.path}/store/${record.archive}`, core);
 });

@@ -47,31 +47,40 @@ Deno.test("enlargeStdinPipe() gives the size asked to a process with CAP_SYS_RES
   assert.equal(await enlargedIn(most / 4), String(most / 4));
 });
 
-/** The `flags:` of descriptor 0 in `/proc/self/fdinfo`, as a number. */
-const FLAGS_OF_STDIN = `
-  const flagsOfStdin = () => parseInt(
-    /^flags:\\s*(\\d+)/m.exec(Deno.readTextFileSync("/proc/self/fdinfo/0"))![1]!,
+/** The `flags:` of a descriptor in `/proc/self/fdinfo`, as a number. */
+const FLAGS_OF = `
+  const flagsOf = (fd) => parseInt(
+    /^flags:\\s*(\\d+)/m.exec(Deno.readTextFileSync("/proc/self/fdinfo/" + fd))![1]!,
     8,
   );`;
 
-Deno.test("stdinReadable() takes every byte of a pipe that runs dry between bursts, non-blocking only while the check is held", async () => {
+Deno.test("stdinReadable() takes every byte of a pipe that runs dry between bursts; the pipe is non-blocking only until it is let go", async () => {
   const script = `
-    import { stdinPressure, stdinReadable } from "${ROOT}lib/process/stdin_pipe.ts";
-    ${FLAGS_OF_STDIN}
-    const before = flagsOfStdin();
+    import { releaseStdin, stdinPressure, stdinReadable } from "${ROOT}lib/process/stdin_pipe.ts";
+    ${FLAGS_OF}
+    // A second descriptor on the pipe's open file, as a script that reads
+    // on after the capture would hold: it sees the flags the capture leaves.
+    const libc = Deno.dlopen("libc.so.6", {
+      dup: { parameters: ["i32"], result: "i32" },
+    });
+    const kept = libc.symbols.dup(0);
+    const before = flagsOf(0);
     let during = 0;
     const parts = [];
     {
       using pressure = stdinPressure();
-      during = flagsOfStdin();
+      during = flagsOf(0);
       const reader = stdinReadable(pressure).getReader({ mode: "byob" });
       for (;;) {
         const { value, done } = await reader.read(new Uint8Array(1 << 16));
         if (value?.length) parts.push(value.slice());
         if (done) break;
       }
+      // The capture's order: the flags given back, then the pipe let go.
+      pressure.restore();
+      releaseStdin();
     }
-    const after = flagsOfStdin();
+    const after = flagsOf(kept);
     const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
     for (const part of parts) { all.set(part, at); at += part.length; }
