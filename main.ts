@@ -29,7 +29,6 @@ import { FileExistsError } from "./lib/fs/mod.ts";
 import {
   enlargeStdinPipe,
   releaseStdin,
-  type StdinPressure,
   stdinPressure,
   stdinReadable,
 } from "./lib/process/mod.ts";
@@ -316,9 +315,9 @@ async function capture(
   // the capture's modules had loaded (15-40 ms later): 0.82-1.20 s
   // (median 0.93, 6 rounds in turns) against 0.90-1.10 s (median 1.03).
   enlargeStdinPipe(16 << 20);
+  // Made here, so that the forced exit below gives the pipe its flags back.
+  using pressure = stdinPressure();
   const stop = new AbortController();
-  /** The pipe's check, once made: its flags are given back before exit. */
-  let pipe: StdinPressure | undefined;
   const signals = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
   const listeners = Object.keys(signals).map((name) => {
     const signal = name as keyof typeof signals;
@@ -328,7 +327,7 @@ async function capture(
       // The capture finishes its record and exits; should anything hold it,
       // it exits anyway, and the next capture marks the record interrupted.
       const deadline = setTimeout(() => {
-        pipe?.restore();
+        pressure?.restore();
         Deno.exit(128 + signals[signal]);
       }, 10_000);
       Deno.unrefTimer(deadline);
@@ -369,8 +368,6 @@ async function capture(
       configPath: _config,
       ...options
     } = command;
-    using pressure = stdinPressure();
-    pipe = pressure;
     const result = await captureCore(stdinReadable(pressure), {
       ...options,
       ...compact({

@@ -95,10 +95,10 @@ export async function streamArchive(
   // Without an explicit level, blocks are deflated at the faster
   // PRESSED_LEVEL from the first block whose first read finds the pipe full
   // (the kernel waits on the capture) until PRESSURE_HOLD blocks in a row
-  // were read without one. Through the kernel on the mixed core, the reads flicker:
-  // once slots free up in the compressor, a burst of reads drains the pipe
-  // faster than the kernel fills it, and the blocks of that burst, judged
-  // on their own reads, went at level 5 (85 of 310 text blocks), to be
+  // were read without one. Through the kernel on the mixed core, the reads
+  // flicker: once slots free up in the compressor, a burst of reads drains
+  // the pipe faster than the kernel fills it, and the blocks of that burst,
+  // judged on their own reads, went at level 5 (85 of 310 text blocks), to be
   // deflated in twice the time the kernel then waited for.
   // One full pipe alone may be the backlog of the capture's start (the
   // kernel wrote while Deno loaded): the hold starts at the second block in

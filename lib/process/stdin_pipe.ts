@@ -20,12 +20,12 @@
  *   take what the pipe holds in this thread, without a trip through
  *   Deno's thread pool, and wait asynchronously only on an empty pipe. The
  *   pipe is made non-blocking for that (`O_NONBLOCK`, given back before the
- *   pipe is let go, and when the check is disposed), not asked how much it holds before each read: the
+ *   pipe is let go), not asked how much it holds before each read: the
  *   kernel counts that by walking the pipe's buffers with the pipe locked,
  *   up to 4096 of them in a full pipe of 16 MiB, and the writer waits on
  *   that lock. Measured through the kernel on the mixed 1 GiB core after
- *   heavy writing, those checks and the lock they held took 0.3 s of the
- *   reading thread's 1.4 s.
+ *   heavy writing (perf), those checks and the lock they held took 0.2 s of
+ *   the reading thread's 1.4 s.
  *
  * Where libc cannot be loaded, they do nothing: reads stay small, the
  * process is released at exit, as before, and no pressure is seen.
@@ -199,8 +199,8 @@ export function stdinPressure(): StdinPressure | undefined {
     read: nonBlocking
       ? async (into) => {
         for (;;) {
-          // Ready: bytes, the end, or an error, which the read then throws.
-          waitFor[1] = POLLIN;
+          // Ready: bytes, the end, or an error, which the read then throws
+          // (poll writes only `revents`, the high half of the second word).
           await c.poll(waitFor, 1n, -1);
           try {
             return Deno.stdin.readSync(into);
@@ -227,8 +227,9 @@ export function stdinPressure(): StdinPressure | undefined {
 /**
  * Standard input as a byte stream. With `pipe`, a read takes what the pipe
  * holds at once in this thread ({@linkcode StdinPressure.tryRead}); only a
- * read of an empty pipe waits asynchronously. The kernel writes a core as fast as the pipe is drained:
- * through the kernel on the mixed 1 GiB core, the asynchronous reads alone
+ * read of an empty pipe waits asynchronously. The kernel writes a core as
+ * fast as the pipe is drained: through the kernel on the mixed 1 GiB core,
+ * the asynchronous reads alone
  * kept this thread idle two thirds of the time, waiting for their
  * completions, while the kernel waited on the full pipe.
  *
